@@ -165,6 +165,7 @@ def test_stop_option_reaches_the_api_and_is_reported(
     option = [] if stop is None else ["--stop", stop]
     assert main(["denoise", str(grey_png), "-o", str(tmp_path / "o.png"), *option, *FAST]) == 0
     assert seen["stop"] == expected
+    assert seen["precision"] == "auto"
     err = capsys.readouterr().err
     assert f"stop rule '{expected}'" in err
     assert "stopped at step 10/10 (step budget reached); result: the estimate of step 10" in err
@@ -194,6 +195,10 @@ BAD_RUNS = {
     "uint16 to jpeg": (["denoise", "{tmp}/grey16.tif", "-o", "{tmp}/x.jpg"], "JPEG holds 8-bit"),
     "no such folder": (["denoise", "{png}", "-o", "{tmp}/no/x.png"], "does not exist"),
     "bad tv weight": (["denoise", "{png}", "--tv-weight", "-1"], "tv_weight must be"),
+    "float16 on cpu": (
+        ["denoise", "{png}", "--device", "cpu", "--precision", "float16"],
+        "float16 is for GPUs",
+    ),
 }
 
 

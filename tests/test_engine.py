@@ -152,3 +152,49 @@ def test_rollback_restores_parameters_after_a_loss_jump():
     assert snaps[19].loss > 3 * snaps[18].loss  # the jump was seen at step 20 ...
     assert snaps[-1].loss < 1.2 * snaps[18].loss  # ... and undone: the fit carries on
     assert head.bias.abs().max().item() < 10
+
+
+def test_precision_choices_and_errors():
+    cpu = torch.device("cpu")
+    assert engine.autocast_dtype(cpu, "float32") is None
+    assert engine.autocast_dtype(cpu, "bfloat16") is torch.bfloat16
+    assert engine.autocast_dtype(cpu, "auto") in (None, torch.bfloat16)
+    with pytest.raises(ValueError, match="float16 is for GPUs"):
+        engine.autocast_dtype(cpu, "float16")
+    with pytest.raises(ValueError, match="unknown precision"):
+        FitSettings(precision="float8")
+
+
+def test_bfloat16_fit_matches_float32_quality(one_torch_thread):
+    # The same denoising run in both precisions: bf16 changes the arithmetic, not the outcome.
+    g = torch.Generator().manual_seed(5)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")
+    clean = (0.5 + 0.3 * torch.sin(6 * xx) * torch.cos(4 * yy))[None, None]
+    noisy = clean + 0.1 * torch.randn(clean.shape, generator=g)
+
+    def psnr_of(precision: str) -> float:
+        prior = build_prior(
+            get_preset("fast"), (64, 64), 1, perturb_std=0.03, seed=0, device=torch.device("cpu")
+        )
+        settings = FitSettings(steps=150, snapshot_every=150, precision=precision)
+        last = list(fit(Problem(noisy), prior, settings, generator=torch.Generator()))[-1]
+        mse = torch.mean((last.average[None] - clean) ** 2)
+        return float(-10 * torch.log10(mse))
+
+    noisy_psnr = float(-10 * torch.log10(torch.mean((noisy - clean) ** 2)))
+    fp32, bf16 = psnr_of("float32"), psnr_of("bfloat16")
+    assert fp32 > noisy_psnr + 3
+    assert abs(bf16 - fp32) < 0.5, (fp32, bf16)
+
+
+@pytest.mark.parametrize("name", sorted(engine.PRESETS))
+def test_every_preset_runs_under_bfloat16_autocast(name):
+    # The spectral-bias layers keep float32 state (σ estimates, running means) under autocast.
+    prior = build_prior(
+        get_preset(name), (64, 64), 1, perturb_std=0.03, seed=0, device=torch.device("cpu")
+    )
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = prior()
+    out.float().mean().backward()
+    assert out.shape == (1, 1, 64, 64)
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in prior.parameters())

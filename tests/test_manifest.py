@@ -26,6 +26,7 @@ def test_manifest_is_installed_and_valid() -> None:
         (_sample_data.noisy_sample, ["image", "image"]),
         (_sample_data.damaged_sample, ["image", "labels", "image"]),
         (_sample_data.low_resolution_sample, ["image", "image"]),
+        (_sample_data.photon_limited_sample, ["image", "image"]),
     ],
 )
 def test_samples_are_seeded_layer_data(loader, kinds) -> None:

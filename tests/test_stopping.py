@@ -202,3 +202,26 @@ def test_denoise_stops_automatically_and_returns_the_chosen_estimate():
     np.testing.assert_array_equal(out, last.result())
     assert not np.array_equal(last.best, last.average)
     assert psnr(clean, out) > psnr(clean, noisy) + 5
+
+
+def test_minimum_rule_expects_to_stop_patience_after_its_minimum():
+    scores = [abs(t - 250) / 100 + 1 for t in range(1, 1001)]  # minimum at step 250
+    xs = torch.zeros(1000, 1, 2, 2)
+    rule = ScriptedMinimum(scores, window=10, patience=200)
+    assert rule.expected_stop is None  # nothing seen yet
+    for step in range(1, 301):
+        rule.observe(step, xs[step - 1], xs[step - 1])
+        if step % rule.check_every == 0:
+            rule.check(step)
+    assert rule.expected_stop == 450 and not rule.triggered
+    assert FixedBudget().expected_stop is None
+
+
+def test_snapshot_eta_counts_to_the_expected_stop():
+    from napari_dip.engine import Snapshot
+
+    x = torch.zeros(1, 2, 2)
+    snap = Snapshot(step=100, total_steps=3000, loss=0.0, estimate=x, average=x, elapsed=10.0)
+    assert snap.eta == pytest.approx(0.1 * 2900)
+    soon = Snapshot(100, 3000, 0.0, x, x, 10.0, expected_steps=700)
+    assert soon.eta == pytest.approx(0.1 * 600)

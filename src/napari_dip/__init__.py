@@ -17,13 +17,26 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
-__all__ = ["Snapshot", "denoise", "inpaint", "restore_steps", "super_resolve"]
+__all__ = [
+    "Snapshot",
+    "TimeEstimate",
+    "denoise",
+    "estimate_time",
+    "inpaint",
+    "restore_steps",
+    "super_resolve",
+]
 
 if TYPE_CHECKING:
+    from .estimate import TimeEstimate, estimate_time
     from .restore import Snapshot, denoise, inpaint, restore_steps, super_resolve
 
 
 def __getattr__(name: str) -> Any:
+    if name in ("TimeEstimate", "estimate_time"):
+        from . import estimate
+
+        return getattr(estimate, name)
     if name in __all__:
         from . import restore
 

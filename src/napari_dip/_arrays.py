@@ -6,11 +6,23 @@ Nothing here imports torch. The user's arrays are only read, never written.
 from __future__ import annotations
 
 import operator
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Layout", "from_unit", "pad_reflect", "prepare_image", "prepare_mask", "to_dtype"]
+__all__ = [
+    "Layout",
+    "from_unit",
+    "intensity_range",
+    "pad_reflect",
+    "prepare_image",
+    "prepare_mask",
+    "to_dtype",
+]
+
+Normalize = tuple[float, float] | None
+SATURATED_WARN_FRACTION = 0.01  # warn when this share of pixels lies in plateaus at the maximum
 
 
 @dataclass(frozen=True)
@@ -55,17 +67,91 @@ def _channel_axis(ndim: int, channel_axis: int | None) -> int | None:
     )
 
 
+def _check_normalize(normalize: object) -> Normalize:
+    if normalize is None or (isinstance(normalize, str) and normalize == "minmax"):
+        return None
+    try:
+        low, high = (float(p) for p in normalize)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"normalize must be None (min/max) or a pair of percentiles like (0.1, 99.9), "
+            f"got {normalize!r}"
+        ) from None
+    if not 0 <= low < high <= 100:
+        raise ValueError(
+            f"normalize percentiles must satisfy 0 <= low < high <= 100, got {normalize!r}"
+        )
+    return low, high
+
+
+def intensity_range(
+    values: np.ndarray, normalize: Normalize = None, what: str = "image"
+) -> tuple[float, float]:
+    """The ``(lo, hi)`` that :func:`prepare_image` maps to ``(0, 1)``: the min and max of
+    ``values``, or the ``normalize`` percentiles of them.
+
+    Pass the values every part shares (a whole stack, or a subsample of one) and give the result
+    to :func:`prepare_image` as ``value_range``, so tiles or slices all use one mapping. Raises a
+    ValueError if ``values`` hold no range: restoring a constant image would return the same
+    constant, so it is more likely a wrong layer or an empty frame than something to run.
+    """
+    values = np.asarray(values)
+    normalize = _check_normalize(normalize)
+    if values.size == 0:
+        raise ValueError(f"{what} has no known pixels to take an intensity range from")
+    if normalize is None:
+        lo, hi = float(values.min()), float(values.max())
+    else:
+        lo, hi = (float(v) for v in np.percentile(values, normalize))
+    if not hi > lo:
+        if normalize is None or float(values.max()) == float(values.min()):
+            raise ValueError(
+                f"{what} is constant (every known pixel is {lo:g}): nothing to restore"
+            )
+        raise ValueError(
+            f"the {normalize[0]:g} and {normalize[1]:g} percentiles of {what} are both {lo:g} "
+            "(most pixels share one value): widen normalize, or leave it None for min/max"
+        )
+    return lo, hi
+
+
+def _warn_saturated(chw: np.ndarray, what: str) -> None:
+    """Warn when many pixels sit at the integer type's maximum next to another one there: a
+    saturated detector's plateaus. (Noise clipped at the maximum, isolated pixels, is not
+    worth a warning: the noisy camera sample has 1 % of those.)"""
+    if not np.issubdtype(chw.dtype, np.integer) or chw.shape[-1] < 2:
+        return
+    top = np.iinfo(chw.dtype).max
+    full = chw == top
+    plateau = full[..., 1:] & full[..., :-1]
+    if np.count_nonzero(plateau) < SATURATED_WARN_FRACTION * plateau.size:
+        return
+    share = np.count_nonzero(full) / full.size
+    warnings.warn(
+        f"{share:.1%} of {what}'s pixels are saturated at {top} (the {chw.dtype} maximum): "
+        "their true intensities are lost and they are restored as if they were data",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def prepare_image(
     image: np.ndarray,
     channel_axis: int | None = None,
     known: np.ndarray | None = None,
     what: str = "image",
+    normalize: Normalize = None,
+    value_range: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, Layout]:
     """Validate ``image`` and return it as ``(C, H, W)`` float32 in [0, 1], plus its layout.
 
     The intensity range comes from the known pixels only (``known`` is ``(C or 1, H, W)`` bool),
     so whatever fills the holes of an inpainting input (zeros, NaN) does not distort it; only
-    known pixels must be finite.
+    known pixels must be finite. ``normalize=(low, high)`` maps those percentiles (e.g.
+    ``(0.1, 99.9)``) to 0 and 1 instead of the min and max, so a few hot pixels do not squeeze
+    the rest; values beyond them fall outside [0, 1] and are kept, not clipped, so the mapping
+    back (:func:`from_unit`) is exact. ``value_range=(lo, hi)`` imposes a range computed
+    elsewhere (:func:`intensity_range` over a whole stack), overriding ``normalize``.
     """
     if not isinstance(image, np.ndarray):
         image = np.asarray(image)
@@ -86,9 +172,13 @@ def prepare_image(
             f"{what} contains NaN or infinite values"
             + (" at known pixels" if known is not None else "")
         )
-    lo, hi = float(values.min()), float(values.max())
-    if not hi > lo:
-        raise ValueError(f"{what} is constant (every known pixel is {lo:g}): nothing to restore")
+    if value_range is None:
+        lo, hi = intensity_range(values, normalize, what)
+    else:
+        lo, hi = (float(v) for v in value_range)
+        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+            raise ValueError(f"value_range must be two finite numbers lo < hi, got {value_range}")
+    _warn_saturated(chw, what)
     unit = (chw.astype(np.float64) - lo) / (hi - lo)
     if known is not None:
         unit = np.where(np.broadcast_to(known, chw.shape), unit, 0.0)
@@ -128,27 +218,40 @@ def prepare_mask(
 
 
 def pad_reflect(
-    chw: np.ndarray, multiple: int, minimum: int = 0
-) -> tuple[np.ndarray, tuple[int, int]]:
+    chw: np.ndarray, multiple: int, minimum: int = 0, multiple_z: int = 1, minimum_z: int = 0
+) -> tuple[np.ndarray, tuple[int, ...]]:
     """Reflect-pad the spatial axes up to a multiple of ``multiple`` that is at least
     ``minimum``, split evenly on both sides (numpy reflects repeatedly for tiny images).
 
-    Returns the padded array and the (top, left) offset of the original inside it.
+    A volume ``(C, D, H, W)`` is also padded along Z, to a multiple of ``multiple_z`` that is
+    at least ``minimum_z`` (3D networks halve Z less often than Y and X).
+
+    Returns the padded array and the (top, left) offset of the original inside it, or
+    (front, top, left) for a volume.
     """
-    h, w = chw.shape[-2:]
-    floor = -(-minimum // multiple) * multiple
-    ph, pw = max(-h % multiple, floor - h), max(-w % multiple, floor - w)
-    top, left = ph // 2, pw // 2
-    if ph == 0 and pw == 0:
-        return chw, (0, 0)
-    padded = np.pad(chw, ((0, 0), (top, ph - top), (left, pw - left)), mode="reflect")
-    return padded, (top, left)
+    floors = [-(-minimum // multiple) * multiple] * 2
+    multiples = [multiple] * 2
+    if chw.ndim == 4:
+        floors.insert(0, -(-minimum_z // multiple_z) * multiple_z)
+        multiples.insert(0, multiple_z)
+    sizes = chw.shape[1:]
+    pads = [max(-n % m, f - n) for n, m, f in zip(sizes, multiples, floors, strict=True)]
+    offsets = tuple(p // 2 for p in pads)
+    if not any(pads):
+        return chw, offsets
+    widths = [(0, 0)] + [(o, p - o) for o, p in zip(offsets, pads, strict=True)]
+    return np.pad(chw, widths, mode="reflect"), offsets
 
 
 def from_unit(chw: np.ndarray, layout: Layout) -> np.ndarray:
-    """Map engine output ``(C, H, W)`` in [0, 1] back to the user's axes and intensity range
-    (float32; see :func:`to_dtype` for the final cast)."""
-    values = chw.astype(np.float32) * np.float32(layout.hi - layout.lo) + np.float32(layout.lo)
+    """Map engine output ``(C, H, W)`` (normally in [0, 1]) back to the user's axes and
+    intensity range (float32; see :func:`to_dtype` for the final cast). Nothing is clipped here.
+
+    The arithmetic is float64, rounded once to float32, so integer images round-trip exactly
+    while their values stay within about ±2**22 (every uint8, int16 and uint16 image; the
+    engine's float32 limits wider int32 ranges to about 7 significant digits).
+    """
+    values = (chw.astype(np.float64) * (layout.hi - layout.lo) + layout.lo).astype(np.float32)
     if layout.channel_axis is None:
         return values[0]
     return np.moveaxis(values, 0, layout.channel_axis)

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
     import napari
     from napari.layers import Layer
 
-__all__ = ["Plane", "current_plane", "output_transform", "place", "unique_name"]
+__all__ = [
+    "Plane",
+    "current_plane",
+    "layer_axes",
+    "output_transform",
+    "place",
+    "stack_transform",
+    "unique_name",
+]
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,33 @@ def output_transform(
         if index is not None:
             translate_out[axis] += scale_out[axis] * index
         elif factor > 1:
+            translate_out[axis] -= scale_out[axis] * (factor - 1) / (2 * factor)
+            scale_out[axis] /= factor
+    return scale_out, translate_out
+
+
+def layer_axes(layer: Layer, override: str = "") -> str:
+    """Axes letters (``TZCYX``) of ``layer.data``: ``override`` when given, else guessed from
+    the layer's ``rgb`` flag and ``axis_labels`` (see :func:`napari_dip._axes.axes_from_labels`).
+    """
+    from ._axes import axes_from_labels, check_axes
+
+    ndim = len(layer.data.shape)
+    if override.strip():
+        return check_axes(override.strip(), layer.data.shape)
+    return axes_from_labels(tuple(layer.axis_labels), ndim, rgb=bool(layer.rgb))
+
+
+def stack_transform(
+    scale: Sequence[float], translate: Sequence[float], axes: str, factor: int = 1
+) -> tuple[list[float], list[float]]:
+    """Scale and translate for a whole-stack result: unchanged, except that super-resolution
+    makes the ``Y`` and ``X`` pixels ``factor`` times smaller, centred as in
+    :func:`output_transform`. ``axes`` names the layer's dimensions (an RGB axis left out)."""
+    scale_out = [float(s) for s in scale]
+    translate_out = [float(t) for t in translate]
+    for axis, letter in enumerate(axes):
+        if letter in "YX" and factor > 1:
             translate_out[axis] -= scale_out[axis] * (factor - 1) / (2 * factor)
             scale_out[axis] /= factor
     return scale_out, translate_out

@@ -9,11 +9,13 @@ from typing import Any
 
 from . import samples
 
-__all__ = ["damaged_sample", "low_resolution_sample", "noisy_sample"]
+__all__ = ["damaged_sample", "low_resolution_sample", "noisy_sample", "photon_limited_sample"]
 
 LayerData = tuple[Any, dict[str, Any], str]
 
 _FACTOR = 4
+# The photon-limited stack's camera: what noise="poisson" needs (or estimates)
+PHOTON_GAIN, PHOTON_OFFSET = 1.0, 100.0
 
 
 def _clean(clean: Any, **kwargs: Any) -> LayerData:
@@ -42,3 +44,16 @@ def low_resolution_sample() -> list[LayerData]:
     offset = (_FACTOR - 1) / 2  # low-res pixel i is centred on full-res coordinate 4i + 1.5
     geometry = {"scale": (_FACTOR, _FACTOR), "translate": (offset, offset)}
     return [(low, {"name": "camera (low resolution)", **geometry}, "image"), _clean(clean)]
+
+
+def photon_limited_sample() -> list[LayerData]:
+    """A synthetic 16 × 128 × 128 fluorescence stack at about 20 photons per structure (Poisson
+    noise, uint16, camera offset 100, gain 1), for the Denoise widget's Poisson noise model."""
+    noisy, clean = samples.photon_limited(
+        (16, 128, 128), photons=20, gain=PHOTON_GAIN, offset=PHOTON_OFFSET, seed=0
+    )
+    camera = {"gain": PHOTON_GAIN, "offset": PHOTON_OFFSET, "noise": "poisson"}
+    return [
+        (noisy, {"name": "cells (photon-limited)", "metadata": camera}, "image"),
+        (clean, {"name": "cells (clean)", "visible": False}, "image"),
+    ]

@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, SpinBox, Widget
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    LineEdit,
+    SpinBox,
+    Widget,
+)
 from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error
@@ -36,7 +44,15 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
-from ._layers import Plane, current_plane, output_transform, place, unique_name
+from ._layers import (
+    Plane,
+    current_plane,
+    layer_axes,
+    output_transform,
+    place,
+    stack_transform,
+    unique_name,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -78,6 +94,19 @@ _STOP_CHOICES = [
     ("exponential variance (ES-EMV)", "emv"),
     ("blur/sharpness ratio", "sharpness"),
     ("none: run all steps", "none"),
+]
+# value -> label: what of a layer with more than two dimensions is restored
+_MODE_CHOICES = [
+    ("current slice", "current"),
+    ("every slice/frame as 2D", "slices"),
+    ("as a 3D volume", "volume"),
+]
+
+# value -> label; the values are restore_steps' ``noise`` names
+_NOISE_CHOICES = [
+    ("Gaussian (squared error)", "gaussian"),
+    ("Poisson (photon counts)", "poisson"),
+    ("Poisson–Gaussian (counts + read noise)", "poisson-gaussian"),
 ]
 
 
@@ -211,6 +240,19 @@ class RestoreWidget(QWidget):
         self._worker: Any = None
 
         self.image = ComboBox(label="image", choices=self._layers_of(Image))
+        self.mode = ComboBox(
+            label="restore",
+            choices=_MODE_CHOICES,
+            value="current",
+            tooltip="for stacks and time-lapses: the slice shown now, every slice/frame one "
+            "after the other as 2D images, or every Z-stack with a 3D network",
+        )
+        self.axes = LineEdit(
+            label="axes",
+            value="",
+            tooltip="what each axis of the layer is, one letter each from T (time), Z (depth), "
+            "C (channels), Y, X, e.g. TZYX; blank: from the layer's axis labels and RGB flag",
+        )
         self.preset = ComboBox(
             label="preset", choices=_preset_choices(), value="fast", tooltip=_preset_tooltip()
         )
@@ -220,6 +262,14 @@ class RestoreWidget(QWidget):
             value="auto",
             tooltip="when to stop without ground truth; the result is the estimate the rule "
             "chose, not the last one. 'none' runs all steps",
+        )
+        self.noise = ComboBox(
+            label="noise model",
+            choices=_NOISE_CHOICES,
+            value="gaussian",
+            tooltip="the data term: Gaussian (squared error) for most images; Poisson for "
+            "photon counts (low-light fluorescence); Poisson–Gaussian adds camera read noise. "
+            "Camera gain and offset are estimated unless set under Advanced options",
         )
         self.steps = SpinBox(
             label="steps",
@@ -244,9 +294,12 @@ class RestoreWidget(QWidget):
         self._form = Container(
             widgets=[
                 self.image,
+                self.mode,
+                self.axes,
                 *self._task_widgets(),
                 self.preset,
                 self.stop_rule,
+                self.noise,
                 self.steps,
                 self.update_every,
                 self.seed,
@@ -271,7 +324,52 @@ class RestoreWidget(QWidget):
             step=1e-4,
             tooltip="weight of a total-variation term (0 = plain Deep Image Prior)",
         )
-        self._advanced = Container(widgets=[self.lr, self.perturb_std, self.tv_weight])
+        self.estimate_camera = CheckBox(
+            text="estimate camera gain and offset",
+            value=True,
+            tooltip="Poisson noise models: estimate the gain and offset from the image (a "
+            "mean–variance fit); untick to give them",
+        )
+        self.gain = FloatSpinBox(
+            label="gain",
+            value=1.0,
+            min=1e-6,
+            max=1e6,
+            step=0.01,
+            enabled=False,
+            tooltip="camera gain: intensity units per photon (Poisson noise models)",
+        )
+        self.offset = FloatSpinBox(
+            label="offset",
+            value=0.0,
+            min=-1e9,
+            max=1e9,
+            step=1.0,
+            enabled=False,
+            tooltip="camera offset (dark level), in intensity units (Poisson noise models)",
+        )
+        self.estimate_camera.changed.connect(self._apply_camera_enabled)
+        self.tile = SpinBox(
+            label="tile size",
+            value=0,
+            min=0,
+            max=16384,
+            step=64,
+            tooltip="0 = auto: a big image is restored in overlapping tiles (one fit each, "
+            "blended without seams) of a side chosen from the preset and device; or a side "
+            "in pixels (>= 16) to tile with",
+        )
+        self._advanced = Container(
+            widgets=[
+                self.lr,
+                self.perturb_std,
+                self.tv_weight,
+                self.tile,
+                self.estimate_camera,
+                self.gain,
+                self.offset,
+            ]
+        )
         self.advanced = QCollapsible("Advanced options")
         self.advanced.addWidget(self._advanced.native)
 
@@ -337,6 +435,17 @@ class RestoreWidget(QWidget):
         self.lr.value = preset.lr
         self.perturb_std.value = settings.perturb_std
 
+    def _apply_camera_enabled(self, *_: Any) -> None:
+        self.gain.enabled = self.offset.enabled = not self.estimate_camera.value
+
+    def _noise_kwargs(self) -> dict[str, Any]:
+        """``restore_steps``' noise arguments: the camera only for the photon-count models."""
+        kwargs: dict[str, Any] = {"noise": self.noise.value}
+        if self.noise.value != "gaussian" and not self.estimate_camera.value:
+            kwargs["gain"] = float(self.gain.value)
+            kwargs["offset"] = float(self.offset.value)
+        return kwargs
+
     def _set_running(self, running: bool) -> None:
         self._form.enabled = not running
         self._advanced.enabled = not running
@@ -389,8 +498,22 @@ class RestoreWidget(QWidget):
             raise ValueError("choose an image layer to restore")
         if layer.multiscale:
             raise ValueError(f"{layer.name!r} is multiscale, which is not supported yet")
-        plane = current_plane(layer, self._viewer)
-        image = np.array(layer.data[plane.index], copy=True)
+        mode = self.mode.value
+        stack: dict[str, Any] = {}  # restore_steps' axes and mode, for a whole stack
+        if mode == "current":
+            plane = current_plane(layer, self._viewer)
+            image = layer.data[plane.index]
+            # a numpy plane is copied (the user may edit it during the run); a lazy (dask)
+            # one stays lazy: a big plane is then read tile by tile by the run
+            image = np.array(image, copy=True) if isinstance(image, np.ndarray) else image
+        else:
+            axes = layer_axes(layer, self.axes.value)
+            stack = {"axes": axes, "mode": mode}
+            plane = Plane((layer.ndim - 2, layer.ndim - 1), (None,) * layer.ndim)
+            data = layer.data
+            # a numpy layer is copied (the user may edit it during the run); a lazy (dask)
+            # one is read by the run one slice at a time
+            image = np.array(data, copy=True) if isinstance(data, np.ndarray) else data
         extra = self._task_kwargs(layer, plane)
         stop = threading.Event()
         params: dict[str, Any] = {
@@ -405,11 +528,14 @@ class RestoreWidget(QWidget):
             "lr": float(self.lr.value),
             "perturb_std": float(self.perturb_std.value),
             "tv_weight": float(self.tv_weight.value),
+            "tile": int(self.tile.value) or "auto",
+            **self._noise_kwargs(),
         }
         snapshots = restore_steps(
             image,
             task=self.task,  # type: ignore[arg-type]
-            channel_axis=-1 if layer.rgb else None,
+            channel_axis=-1 if layer.rgb and not stack else None,
+            **stack,
             preset=params["preset"],
             steps=params["steps"],
             stop=params["stop"],
@@ -419,13 +545,21 @@ class RestoreWidget(QWidget):
             lr=params["lr"],
             perturb_std=params["perturb_std"],
             tv_weight=params["tv_weight"],
+            tile=params["tile"],
+            **self._noise_kwargs(),
             should_stop=stop.is_set,
             **extra,
         )
-        params |= {k: v for k, v in extra.items() if k != "mask"}
+        params |= {k: v for k, v in extra.items() if k != "mask"} | stack
         if plane.sliced_axes:
             params["slice"] = plane.position
-        scale, translate = output_transform(layer.scale, layer.translate, plane, self._factor())
+        if stack:
+            layer_dims = stack["axes"][:-1] if layer.rgb else stack["axes"]
+            scale, translate = stack_transform(
+                layer.scale, layer.translate, layer_dims, self._factor()
+            )
+        else:
+            scale, translate = output_transform(layer.scale, layer.translate, plane, self._factor())
         layer_kwargs: dict[str, Any] = {
             "scale": scale,
             "translate": translate,
@@ -436,21 +570,35 @@ class RestoreWidget(QWidget):
         if not layer.rgb:
             layer_kwargs["colormap"] = layer.colormap
         name = f"{layer.name} [{self.suffix}]"
-        run = _Run(layer.name, name, plane, layer_kwargs, params, stop, self.keep_history.value)
+        # a history of whole stacks would take too much memory: single planes only
+        history = self.keep_history.value and not stack
+        run = _Run(layer.name, name, plane, layer_kwargs, params, stop, history)
         return snapshots, run
 
     # --- slots (main thread) ----------------------------------------------------------------
 
     def _metadata(self, run: _Run, snap: Snapshot) -> dict[str, Any]:
-        return run.params | {
-            "step": snap.step,
-            "loss": snap.loss,
-            "elapsed_s": snap.elapsed,
-            "stop_reason": snap.stop_reason,
-            "stopped": snap.stop_reason == "stopped on request",
-            "best_step": snap.best_step,
-            "score": snap.score,
-        }
+        stack: dict[str, Any] = {}
+        if getattr(snap, "stack", None) is not None:
+            # a stack run: the current slice/volume, and why each finished one stopped
+            stack = {
+                "piece": snap.piece,
+                "pieces": snap.pieces,
+                "piece_stop_reasons": list(snap.reasons),
+            }
+        return (
+            stack
+            | run.params
+            | {
+                "step": snap.step,
+                "loss": snap.loss,
+                "elapsed_s": snap.elapsed,
+                "stop_reason": snap.stop_reason,
+                "stopped": snap.stop_reason == "stopped on request",
+                "best_step": snap.best_step,
+                "score": snap.score,
+            }
+        )
 
     def _on_snapshot(self, snap: Snapshot) -> None:
         run = self._run
@@ -458,8 +606,11 @@ class RestoreWidget(QWidget):
             return
         run.last = snap
         self.plot.add(snap)
-        data = place(snap.result(), run.plane)  # the chosen (best) estimate so far
         layers = self._viewer.layers
+        if snap.stack is not None and run.layer is not None and run.layer in layers:
+            self._update_piece(run, snap)
+            return
+        data = place(snap.result(), run.plane)  # the chosen (best) estimate so far
         if run.layer is None or run.layer not in layers:
             name = unique_name(run.name, [lay.name for lay in layers])
             run.layer = self._viewer.add_image(
@@ -472,10 +623,30 @@ class RestoreWidget(QWidget):
         if run.keep_history:
             run.history.append(data)
             run.history_steps.append(snap.step)
+        self._show_progress(snap)
+
+    def _update_piece(self, run: _Run, snap: Snapshot) -> None:
+        """A stack run: write the current slice/volume into the result layer in place (the
+        whole stack once more at the end, so the layer ends exactly as the API's result)."""
+        assert run.layer is not None and snap.index is not None
+        if snap.stop_reason is not None:
+            run.layer.data = snap.result()
+            self._set_contrast(run.layer, run.layer.data)
+        else:
+            run.layer.data[snap.index] = snap.piece_result()
+            run.layer.refresh()
+        run.layer.metadata = self._metadata(run, snap)
+        self._show_progress(snap)
+
+    def _show_progress(self, snap: Snapshot) -> None:
         self.progress.setRange(0, snap.total_steps)
         self.progress.setValue(snap.step)
+        piece = f"{snap.piece + 1}/{snap.pieces} · " if snap.pieces > 1 else ""
+        tiles = getattr(snap, "tiles_total", 1)  # a big image restored in tiles
+        if tiles > 1:
+            piece += f"tile {min(snap.tiles_done + 1, tiles)}/{tiles} · "
         self.progress.setFormat(
-            f"step {snap.step}/{snap.total_steps} · loss {snap.loss:.3g} · "
+            f"{piece}step {snap.step}/{snap.total_steps} · loss {snap.loss:.3g} · "
             f"best {snap.best_step} · ETA {_format_seconds(snap.eta)}"
         )
 

@@ -20,13 +20,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import __version__
-from .io import WRITABLE_SUFFIXES, ImageFileError, check_writable, read_image, write_image
+from .io import (
+    WRITABLE_SUFFIXES,
+    ImageFileError,
+    check_writable,
+    read_axes,
+    read_image,
+    read_scale,
+    write_image,
+)
 
 if TYPE_CHECKING:
     from .restore import Snapshot
 
 PROG = "napari-dip"
 STOP_CHOICES = ("auto", "wmv", "emv", "sharpness", "none")  # restore.STOP_RULES, without torch
+NOISE_CHOICES = ("gaussian", "poisson", "poisson-gaussian")  # _noise.NOISE_MODELS
 DEFAULT_UPDATE_EVERY = 100  # the Python API's; how often the bar moves, results don't depend on it
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # the shell convention for "ended by SIGINT"
@@ -85,6 +94,27 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _tile_size(text: str) -> int | str | None:
+    if text.lower() in ("auto", "none"):
+        return None if text.lower() == "none" else "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a tile size in pixels, 'auto' or 'none', got {text!r}"
+        ) from None
+
+
+def _percentiles(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected two percentiles like 0.1,99.9, got {text!r}"
+        ) from None
+    return low, high
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; building it needs no torch, so ``--help`` answers at once."""
     parser = argparse.ArgumentParser(
@@ -129,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps",
     )
     group.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        default="auto",
+        help="arithmetic of the network's forward pass; auto (default): bfloat16 where the CPU "
+        "or GPU computes it natively, float16 on older CUDA GPUs, else float32",
+    )
+    group.add_argument(
         "--update-every",
         type=_positive_int,
         default=DEFAULT_UPDATE_EVERY,
@@ -152,12 +189,71 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="AXIS",
         help="axis of the colour channels (default: -1 when the image is (H, W, 3) or "
-        "(H, W, 4), none for a 2D image; required for other 3D images)",
+        "(H, W, 4), none for a 2D image; required for other 3D images without --axes)",
+    )
+    image.add_argument(
+        "--axes",
+        metavar="AXES",
+        help="what each axis of IN is, one letter each from T (time), Z (depth), C (channels), "
+        "Y, X, e.g. ZYX or TZCYX (default: from the TIFF's ImageJ/OME metadata when it says)",
+    )
+    image.add_argument(
+        "--mode",
+        choices=("slices", "volume"),
+        default="slices",
+        help="for stacks: restore every YX slice/frame as a 2D image (slices, default) or "
+        "every ZYX volume with a 3D network (volume)",
     )
     tuning = run.add_argument_group("tuning")
     tuning.add_argument("--lr", type=float, help="Adam learning rate (default: from the preset)")
     tuning.add_argument(
         "--tv-weight", type=float, default=0.0, help="total-variation weight (0 = plain DIP)"
+    )
+    tuning.add_argument(
+        "--tile",
+        type=_tile_size,
+        default="auto",
+        metavar="N|auto|none",
+        help="restore a big image in overlapping N×N-pixel tiles, one fit each, blended "
+        "without seams; auto (default): images over 1024² pixels (512² for 'paper'), in "
+        "tiles of 512 px for 'fast' on a CPU, 256 for 'paper', twice that on CUDA; none: never",
+    )
+    tuning.add_argument(
+        "--tile-overlap",
+        type=int,
+        metavar="N",
+        help="overlap of neighbouring tiles in pixels (default: 1/8 of the tile)",
+    )
+    noise = run.add_argument_group("noise model and intensities")
+    noise.add_argument(
+        "--noise",
+        choices=NOISE_CHOICES,
+        default="gaussian",
+        help="data term: gaussian (default, squared error), poisson (photon counts) or "
+        "poisson-gaussian (photon counts plus camera read noise)",
+    )
+    noise.add_argument(
+        "--gain",
+        type=float,
+        help="camera gain, intensity units per photon (poisson noises; default: estimated)",
+    )
+    noise.add_argument(
+        "--offset",
+        type=float,
+        help="camera offset (dark level), intensity units (poisson noises; default: estimated)",
+    )
+    noise.add_argument(
+        "--read-noise",
+        type=float,
+        help="read-noise standard deviation, intensity units (poisson-gaussian; default: "
+        "estimated)",
+    )
+    noise.add_argument(
+        "--normalize",
+        type=_percentiles,
+        metavar="LOW,HIGH",
+        help="map these percentiles (e.g. 0.1,99.9) to the network's range instead of the "
+        "min and max, so a few hot pixels don't squeeze the rest",
     )
 
     sub = commands.add_parser(
@@ -274,7 +370,14 @@ def _follow(
         try:
             for last in snapshots:
                 score = "" if last.score is None else f", score={last.score:.3g}"
+                tiles = getattr(last, "tiles_total", 1)  # a big image restored in tiles
+                if tiles > 1:
+                    score += f", tile {min(last.tiles_done + 1, tiles)}/{tiles}"
+                if last.expected_steps is not None and last.stop_reason is None:
+                    # tqdm's own ETA runs to the ceiling; the rule usually stops far sooner
+                    score += f", expected end: step {last.expected_steps} (in {last.eta:.0f} s)"
                 bar.set_postfix_str(f"loss={last.loss:.4g}{score}", refresh=False)
+                bar.total = last.total_steps  # stacks: all pieces, shrinking as they stop
                 bar.update(last.step - bar.n)
         except KeyboardInterrupt:  # a second Ctrl-C: drop the step in progress, keep the rest
             if last is None:
@@ -293,9 +396,18 @@ def _stopped(last: Snapshot) -> str:
 
 
 def _tuning(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {"tv_weight": args.tv_weight}
+    options: dict[str, Any] = {"tv_weight": args.tv_weight, "precision": args.precision}
     if args.lr is not None:
         options["lr"] = args.lr
+    if args.noise != "gaussian":
+        options["noise"] = args.noise
+    for name in ("gain", "offset", "read_noise", "normalize"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    if args.tile != "auto":
+        options["tile"] = args.tile
+    if args.tile_overlap is not None:
+        options["tile_overlap"] = args.tile_overlap
     return options
 
 
@@ -318,13 +430,30 @@ def _auto_channel_axis(image: np.ndarray, given: int | None, path: Path) -> int 
         return -1
     raise CliError(
         f"{path} has shape {image.shape}: give --channel-axis for a multichannel image "
-        "(0 for (C, H, W), -1 for (H, W, C)); 3D stacks and volumes are not supported"
+        "(0 for (C, H, W), -1 for (H, W, C)), or --axes for a stack (e.g. --axes ZYX)"
     )
 
 
-def _output_shape(shape: tuple[int, ...], channel_axis: int | None, factor: int) -> tuple:
+def _output_shape(
+    shape: tuple[int, ...], channel_axis: int | None, factor: int, axes: str | None = None
+) -> tuple:
+    if axes is not None:  # only Y and X are upscaled
+        return tuple(n * factor if a in "YX" else n for a, n in zip(axes, shape, strict=False))
     channel = None if channel_axis is None else channel_axis % len(shape)
     return tuple(n if i == channel else n * factor for i, n in enumerate(shape))
+
+
+def _axes(image: np.ndarray, args: argparse.Namespace, path: Path) -> str | None:
+    """``--axes``, else the TIFF's own axes for a stack (3+ dimensions) unless
+    ``--channel-axis`` is given; ``None`` means the 2D path with a channel axis."""
+    if args.axes is not None:
+        if args.channel_axis is not None:
+            raise CliError("give either --axes or --channel-axis, not both")
+        return args.axes.upper()
+    axes = None if args.channel_axis is not None or image.ndim < 3 else read_axes(path)
+    if axes is None and args.mode != "slices":
+        raise CliError(f"--mode {args.mode} needs the axes of {path}: give --axes (e.g. ZYX)")
+    return axes
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
@@ -336,8 +465,13 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         if other is not None and _same_file(output, other):
             raise CliError(f"the output {output} is the {what} file; choose another -o")
     image = read_image(source)
-    channel_axis = _auto_channel_axis(image, args.channel_axis, source)
-    options: dict[str, Any] = {"channel_axis": channel_axis, **_tuning(args)}
+    axes = _axes(image, args, source)
+    if axes is None:
+        channel_axis = _auto_channel_axis(image, args.channel_axis, source)
+        options: dict[str, Any] = {"channel_axis": channel_axis, **_tuning(args)}
+    else:
+        channel_axis = None
+        options = {"axes": axes, "mode": args.mode, **_tuning(args)}
     factor = 1
     if task == "inpaint":
         mask = read_image(args.mask)
@@ -348,11 +482,16 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         factor = options["factor"] = args.factor
     start = time.perf_counter()
     snapshots, stop = _start(image, args, task, **options)
-    check_writable(output, image.dtype, _output_shape(image.shape, channel_axis, factor))
+    check_writable(output, image.dtype, _output_shape(image.shape, channel_axis, factor, axes))
     shape = "×".join(map(str, image.shape))
     _say(args, f"{args.command} {source} ({shape}, {image.dtype}) -> {output}")
+    if axes is not None:
+        unit = "ZYX volume" if args.mode == "volume" else "YX slice"
+        _say(args, f"axes {axes}: every {unit} on its own; the step budget below is per {unit}")
     last, interrupted = _follow(snapshots, stop, args, task)
-    write_image(output, last.result())
+    scale = read_scale(source)  # the pixel size goes along; super-resolution makes it smaller
+    scale |= {k: float(scale[k]) / factor for k in ("X", "Y") if k in scale}  # type: ignore[arg-type]
+    write_image(output, last.result(), axes=axes, scale=scale)
     if interrupted:
         print(
             f"{PROG}: interrupted at step {last.step}/{last.total_steps}; "

@@ -17,7 +17,9 @@ __all__ = [
     "WRITABLE_SUFFIXES",
     "ImageFileError",
     "check_writable",
+    "read_axes",
     "read_image",
+    "read_scale",
     "write_image",
 ]
 
@@ -69,6 +71,59 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     return np.asarray(image)
 
 
+def read_axes(path: str | os.PathLike[str]) -> str | None:
+    """The axes of a TIFF's image data as ``T``/``Z``/``C``/``Y``/``X`` letters, from its
+    ImageJ, OME or tifffile metadata (``S``, RGB samples, becomes ``C``); ``None`` for other
+    files and when the file does not say (tifffile's ``Q``/``I`` = unknown).
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            if f.read(4) not in _TIFF_MAGIC:
+                return None
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            axes = tif.series[0].axes.upper().replace("S", "C")
+    except Exception:  # unreadable metadata: read_image reports the file itself
+        return None
+    if set(axes) - set("TZCYX") or len(set(axes)) != len(axes) or not {"Y", "X"} <= set(axes):
+        return None
+    return axes
+
+
+def read_scale(path: str | os.PathLike[str]) -> dict[str, object]:
+    """A TIFF's pixel size: ``{"X": .., "Y": .., "Z": .., "unit": ..}`` with the entries it has,
+    from the resolution tags (a size of 1 with no unit is TIFF's default, not a size) and the
+    ImageJ or tifffile ``spacing`` and ``unit``; ``{}`` for other files."""
+    path = Path(path)
+    scale: dict[str, object] = {}
+    try:
+        with path.open("rb") as f:
+            if f.read(4) not in _TIFF_MAGIC:
+                return scale
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            tags = tif.pages[0].tags
+            meta = tif.imagej_metadata or (tif.shaped_metadata or ({},))[0] or {}
+            sizes = {}
+            for letter, tag in (("X", "XResolution"), ("Y", "YResolution")):
+                if tag in tags:
+                    num, den = tags[tag].value
+                    sizes[letter] = den / num if num else None
+            no_unit = "ResolutionUnit" not in tags or tags["ResolutionUnit"].value == 1
+            if not (no_unit and "unit" not in meta and all(v == 1 for v in sizes.values())):
+                scale.update({k: v for k, v in sizes.items() if v})
+            if "spacing" in meta:
+                scale["Z"] = float(meta["spacing"])
+            if "unit" in meta:
+                scale["unit"] = str(meta["unit"])
+    except Exception:  # unreadable metadata: no scale, read_image reports the file itself
+        return {}
+    return scale
+
+
 def check_writable(path: str | os.PathLike[str], dtype: np.dtype, shape: tuple[int, ...]) -> None:
     """Check, before any work, that an array of ``dtype`` and ``shape`` can be saved to ``path``.
 
@@ -114,10 +169,17 @@ def _umask() -> int:
     return mask
 
 
-def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
+def write_image(
+    path: str | os.PathLike[str],
+    image: np.ndarray,
+    axes: str | None = None,
+    scale: dict[str, object] | None = None,
+) -> None:
     """Save ``image`` to ``path`` (format from the extension) without ever leaving half a file.
 
-    The data go to a temporary file in the same folder, which then replaces ``path``.
+    The data go to a temporary file in the same folder, which then replaces ``path``. A TIFF
+    records ``axes`` (e.g. ``"TZYX"``) in its metadata, so :func:`read_axes` reads them back,
+    and ``scale`` (as :func:`read_scale` returns it) in its resolution tags and metadata.
     """
     path = Path(path)
     check_writable(path, image.dtype, image.shape)
@@ -129,8 +191,15 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
         if suffix in TIFF_SUFFIXES:
             import tifffile
 
-            rgb = image.ndim == 3 and image.shape[-1] in (3, 4)
-            tifffile.imwrite(tmp_name, image, photometric="rgb" if rgb else "minisblack")
+            rgb = image.ndim == 3 and image.shape[-1] in (3, 4) and axes in (None, "YXC")
+            extra: dict = {} if axes is None or rgb else {"metadata": {"axes": axes}}
+            size = scale or {}
+            if "X" in size and "Y" in size:
+                extra["resolution"] = (1 / float(size["X"]), 1 / float(size["Y"]))  # type: ignore[arg-type]
+            if not rgb and ("Z" in size or "unit" in size):
+                meta = extra.setdefault("metadata", {})
+                meta |= {"spacing" if k == "Z" else k: size[k] for k in ("Z", "unit") if k in size}
+            tifffile.imwrite(tmp_name, image, photometric="rgb" if rgb else "minisblack", **extra)
         else:
             import imageio.v3 as iio
 

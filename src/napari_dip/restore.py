@@ -6,22 +6,43 @@ modified, the output has the input's dtype and intensity range.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 import torch
 
-from . import engine
-from ._arrays import Layout, from_unit, pad_reflect, prepare_image, prepare_mask, to_dtype
+from . import _tiling, engine
+from ._arrays import (
+    Layout,
+    _channel_axis,
+    from_unit,
+    pad_reflect,
+    prepare_image,
+    prepare_mask,
+    to_dtype,
+)
+from ._axes import Mode, Plan, make_plan
+from ._noise import noise_terms
 
-__all__ = ["Snapshot", "default_steps", "denoise", "inpaint", "restore_steps", "super_resolve"]
+__all__ = [
+    "Snapshot",
+    "TiledSnapshot",
+    "default_steps",
+    "denoise",
+    "inpaint",
+    "restore_steps",
+    "super_resolve",
+]
 
 Task = Literal["denoise", "inpaint", "super_resolve"]
 Stop = Literal["auto", "wmv", "emv", "sharpness", "budget", "none"]
+Noise = Literal["gaussian", "poisson", "poisson-gaussian"]
 STOP_RULES = ("auto", "wmv", "emv", "sharpness", "none")
 # With an automatic stop the step budget is only a ceiling: give the rule room to see the peak
 # and its patience run out even when the peak comes late.
@@ -63,16 +84,65 @@ class Snapshot:
     best_step: int | None = None
     score: float | None = None
     scores: tuple[tuple[int, float], ...] = ()
+    # Stacks (``axes`` given): the arrays above are the current piece (slice, frame or volume),
+    # ``index`` is where it goes in the result, ``piece``/``pieces`` count them (0-based),
+    # ``step``/``total_steps``/``best_step``/``scores`` count the steps of all pieces (so a
+    # progress bar and a loss plot run on), ``loss``/``score`` are the current piece's,
+    # ``reasons`` hold each finished piece's stop reason, and ``stack`` is the whole result so
+    # far (float32), shared by the run's snapshots: finished pieces, and the input where none
+    # has been restored yet.
+    index: tuple[int | slice, ...] | None = None
+    piece: int = 0
+    pieces: int = 1
+    reasons: tuple[str, ...] = ()
+    stack: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    # Where the stop rule expects this run to end (None: it can't tell); ``eta`` counts to it.
+    expected_steps: int | None = None
 
     @property
     def eta(self) -> float:
-        """Seconds left to ``total_steps`` at the pace so far."""
-        return self.elapsed / self.step * (self.total_steps - self.step) if self.step else math.nan
+        """Seconds left at the pace so far: to ``expected_steps`` when the stop rule can tell
+        (an automatic stop usually comes long before the ``total_steps`` ceiling), else to
+        ``total_steps``."""
+        if not self.step:
+            return math.nan
+        end = self.total_steps if self.expected_steps is None else self.expected_steps
+        return self.elapsed / self.step * max(0, min(end, self.total_steps) - self.step)
 
     def result(self) -> np.ndarray:
         """The chosen (best) estimate cast to the input's dtype: what the one-shot functions
-        return."""
+        return. For a stack: the whole stack, with the current piece's best estimate."""
+        if self.stack is None:
+            return self.piece_result()
+        full = self.stack.copy()
+        if self.index is not None:
+            full[self.index] = self.average if self.best is None else self.best
+        return to_dtype(full, self.dtype)
+
+    def piece_result(self) -> np.ndarray:
+        """The current piece's chosen estimate in the input's dtype (for an image: all of it)."""
         return to_dtype(self.average if self.best is None else self.best, self.dtype)
+
+
+@dataclass(frozen=True)
+class TiledSnapshot(Snapshot):
+    """A :class:`Snapshot` of a big image restored in tiles (see ``tile`` in
+    :func:`restore_steps`).
+
+    ``estimate``, ``average`` and ``best`` are one array, the mosaic: finished tiles blended,
+    plus the current tile's best estimate so far; the low end of the input's range where no
+    tile has been restored yet. ``step``, ``total_steps``, ``best_step`` and ``scores`` count
+    the steps of all tiles (``total_steps`` is a ceiling that shrinks as tiles stop early);
+    ``loss``, ``score`` and ``best_step`` belong to the current tile. ``tiles_done`` of
+    ``tiles_total`` tiles are finished; the current one is at ``tile_step`` of
+    ``tile_total_steps``.
+    """
+
+    tiles_done: int = 0
+    tiles_total: int = 1
+    tile_step: int = 0
+    tile_total_steps: int = 0
 
 
 def _check_factor(factor: object) -> int:
@@ -96,6 +166,8 @@ def restore_steps(
     mask: np.ndarray | None = None,
     factor: int | None = None,
     channel_axis: int | None = None,
+    axes: str | None = None,
+    mode: Mode = "slices",
     preset: str = "fast",
     steps: int | None = None,
     stop: Stop | engine.StopRule | None = "auto",
@@ -105,7 +177,16 @@ def restore_steps(
     lr: float | None = None,
     perturb_std: float | None = None,
     tv_weight: float = 0.0,
+    precision: str = "auto",
+    noise: Noise = "gaussian",
+    gain: float | None = None,
+    offset: float | None = None,
+    read_noise: float | None = None,
+    normalize: tuple[float, float] | None = None,
+    tile: int | Literal["auto"] | None = "auto",
+    tile_overlap: int | None = None,
     should_stop: Callable[[], bool] | None = None,
+    _depth: int | None = None,
 ) -> Iterator[Snapshot]:
     """Run a DIP restoration, yielding a :class:`Snapshot` every ``update_every`` steps.
 
@@ -127,6 +208,20 @@ def restore_steps(
         Super-resolution only: integer upscaling factor >= 2.
     channel_axis : int, optional
         Axis of colour/channels, e.g. ``-1`` for RGB.
+    axes : str, optional
+        One letter per axis of ``image`` from ``T`` (time), ``Z`` (depth), ``C`` (channels,
+        RGB included), ``Y``, ``X``, e.g. ``"ZYX"``, ``"TZCYX"``, ``"YXC"``: for stacks,
+        time-lapses and their combinations (instead of ``channel_axis``). ``mask`` may then
+        have the image's shape, its shape without ``C``, or ``(Y, X)`` (the same holes
+        everywhere).
+    mode : {"slices", "volume"}
+        With ``axes``: ``"slices"`` restores every ``YX`` plane (with its channels) on its own,
+        one after the other, each with a fresh network from ``seed``, exactly as if it were
+        passed alone (tiled too when big); ``"volume"`` restores every ``ZYX`` volume with a 3D
+        network (Conv3d; super-resolution scales Y and X only; never tiled). Snapshots then
+        describe the current piece and count the steps of all pieces; ``should_stop`` ends the
+        run keeping the finished pieces and the current one's best estimate (the rest keep
+        the input).
     preset : {"fast", "paper"}
         Network and schedule; ``paper`` is the published configuration (slow on a CPU).
     steps : int, optional
@@ -148,9 +243,44 @@ def restore_steps(
         Adam learning rate and per-step input noise; defaults from the preset and task.
     tv_weight : float
         Weight of a total-variation term added to the data term (0 = plain DIP).
+    precision : {"auto", "float32", "bfloat16", "float16"}
+        Arithmetic of the network's forward pass. ``"auto"``: bfloat16 where the device computes
+        it natively (recent CPUs and GPUs), else float16 on CUDA, else float32.
+    noise : {"gaussian", "poisson", "poisson-gaussian"}
+        The data term: ``"gaussian"`` (default, squared error), ``"poisson"`` (photon counts:
+        Poisson likelihood) or ``"poisson-gaussian"`` (photon counts plus camera read noise,
+        shifted-Poisson approximation). See :mod:`napari_dip.engine.noise`.
+    gain, offset, read_noise : float, optional
+        The camera model of the photon-count noises, in the image's units: ``value = offset +
+        gain · photons (+ read noise of std read_noise)``. ``None`` (default) estimates them from
+        the image (a mean–variance fit over patches, see :func:`napari_dip._noise.
+        estimate_noise`). ``read_noise`` needs ``noise="poisson-gaussian"``; none of them apply
+        to Gaussian noise. Poisson noise refuses data below a given ``offset``.
+    normalize : (float, float), optional
+        Percentiles mapped to the network's 0 and 1, e.g. ``(0.1, 99.9)``, so a few hot pixels
+        don't squeeze the rest; the result then stays within them. ``None`` (default): the
+        min and max of the known pixels, so nothing in the image is out of the network's reach.
+    tile : int, "auto" or None
+        Restore a big image in overlapping tiles of this side (input pixels), one fit per tile,
+        blended without seams (:mod:`napari_dip._tiling`); the snapshots are then
+        :class:`TiledSnapshot` mosaics that also count tiles. ``"auto"``
+        (default) tiles images over 1024² pixels (512² for heavy presets such as ``paper``;
+        divided by the super-resolution factor) in tiles of a side from the preset's cost and
+        the device (512 for ``fast`` on a CPU, 256 for ``paper``, twice that on CUDA, divided
+        by the factor; see :func:`napari_dip._tiling.default_tile`). ``None``: never tile.
+        An image may also be a lazy dask/zarr array: it is then read one tile at a time.
+    tile_overlap : int, optional
+        Overlap of neighbouring tiles in input pixels (default: 1/8 of the tile side).
     should_stop : callable, optional
         Polled every step; return True to stop after the current step.
     """
+    if axes is not None:
+        options = {k: v for k, v in locals().items() if k not in ("image", "axes", "mode")}
+        if channel_axis is not None:
+            raise ValueError("give either axes or channel_axis, not both")
+        return _restore_stack(image, axes, mode, options)
+    if mode != "slices":
+        raise ValueError("mode is used with axes (e.g. axes='ZYX', mode='volume')")
     if task not in ("denoise", "inpaint", "super_resolve"):
         raise ValueError(f"unknown task {task!r}; choose 'denoise', 'inpaint' or 'super_resolve'")
     if task != "inpaint" and mask is not None:
@@ -175,12 +305,14 @@ def restore_steps(
         lr=chosen.lr if lr is None else lr,
         ema=chosen.ema,
         snapshot_every=update_every,
+        precision=precision,
     )
     perturb = settings.perturb_std if perturb_std is None else float(perturb_std)
     if not perturb >= 0:
         raise ValueError(f"perturb_std must be >= 0, got {perturb_std!r}")
 
-    image = image if isinstance(image, np.ndarray) else np.asarray(image)
+    lazy = _tiling.is_lazy(image)  # dask, zarr: read tile by tile, never whole
+    image = image if isinstance(image, np.ndarray) or lazy else np.asarray(image)
     known = None
     scale = 1
     if task == "inpaint":
@@ -191,8 +323,43 @@ def restore_steps(
         if factor is None:
             raise ValueError("super-resolution needs a factor (an integer >= 2)")
         scale = _check_factor(factor)
-    unit, layout = prepare_image(image, channel_axis, known)
+    plan = _tile_plan(image.shape, channel_axis, scale, tile, tile_overlap, chosen, device)
+    if plan is not None:
+        dev = engine.resolve_device(device)
+        engine.autocast_dtype(dev, precision)
+        fit = functools.partial(
+            _run,
+            scale=scale,
+            preset=chosen,
+            settings=fit_settings,
+            perturb_std=perturb,
+            tv_weight=tv_weight,
+            seed=seed,
+            device=dev,
+            should_stop=should_stop,
+            rule=rule,
+        )
+        noise_args = (noise, gain, offset, read_noise)
+        return _run_tiled(image, plan, fit, channel_axis, known, normalize, noise_args, should_stop)
+    image = np.asarray(image) if lazy else image  # small enough to restore whole: one read
+    unit, layout = prepare_image(image, channel_axis, known, normalize=normalize)
+    chw = image[None] if layout.channel_axis is None else np.moveaxis(image, layout.channel_axis, 0)
+    terms, _ = noise_terms(
+        noise,
+        chw,
+        layout.lo,
+        layout.hi,
+        None if known is None else np.broadcast_to(known, chw.shape),
+        gain,
+        offset,
+        read_noise,
+    )
+    noise_model = engine.make_noise_model(noise, **terms)
+    if _depth:  # a volume from _restore_stack, flattened to (C·D, H, W) so far
+        unit = unit.reshape(-1, _depth, *unit.shape[1:])
+        known = None if known is None else known.reshape(unit.shape)
     dev = engine.resolve_device(device)
+    engine.autocast_dtype(dev, precision)  # a precision the device can't run fails here, early
     return _run(
         unit,
         layout,
@@ -206,6 +373,7 @@ def restore_steps(
         dev,
         should_stop,
         rule,
+        noise_model,
     )
 
 
@@ -222,23 +390,37 @@ def _run(
     device: torch.device,
     should_stop: Callable[[], bool] | None,
     rule: engine.StopRule,
+    noise: engine.NoiseModel | None = None,
 ) -> Iterator[Snapshot]:
     # Pad the observation so the network's output side (scale × observed) is a multiple of
     # what the network needs; the padding is cropped away from every snapshot.
     # The deepest scale must keep at least 2 pixels for its reflection padding.
-    multiple = preset.network.multiple // math.gcd(preset.network.multiple, scale)
-    minimum = -(-2 * preset.network.multiple // scale)
-    y, (top, left) = pad_reflect(unit, multiple, minimum)
-    h, w = unit.shape[-2:]
-    region = (slice(top * scale, (top + h) * scale), slice(left * scale, (left + w) * scale))
+    # A volume (C, D, H, W) gets the 3D version of the preset's network (see _volume_preset).
+    if unit.ndim == 4:
+        preset = _volume_preset(preset, unit.shape[1])
+    net = preset.network
+    multiple = net.multiple // math.gcd(net.multiple, scale)
+    minimum = -(-2 * net.multiple // scale)
+    depth = (net.multiple_z, 2 * net.multiple_z) if unit.ndim == 4 else (1, 0)
+    y, offsets = pad_reflect(unit, multiple, minimum, *depth)
+    scales = (1,) * (unit.ndim - 3) + (scale, scale)  # super-resolution: Y and X only
+    region = tuple(
+        slice(o * f, (o + n) * f) for o, n, f in zip(offsets, unit.shape[1:], scales, strict=True)
+    )
     operator: engine.Operator = engine.Identity()
     if known is not None:
-        known_padded, _ = pad_reflect(known.astype(np.float32), multiple, minimum)
+        known_padded, _ = pad_reflect(known.astype(np.float32), multiple, minimum, *depth)
         operator = engine.Mask(torch.from_numpy(known_padded)[None])
     if scale > 1:
         operator = engine.Downsample(scale)
-    problem = engine.Problem(torch.from_numpy(y)[None], operator, float(tv_weight), region)
-    out_shape = (y.shape[1] * scale, y.shape[2] * scale)
+    problem = engine.Problem(
+        torch.from_numpy(y)[None],
+        operator,
+        float(tv_weight),
+        region,
+        engine.Gaussian() if noise is None else noise,
+    )
+    out_shape = tuple(n * f for n, f in zip(y.shape[1:], scales, strict=True))
     prior = engine.build_prior(
         preset, out_shape, y.shape[0], perturb_std=perturb_std, seed=int(seed), device=device
     )
@@ -264,6 +446,316 @@ def _run(
             best_step=snap.best_step,
             score=snap.score,
             scores=snap.scores,
+            expected_steps=snap.expected_steps,
+        )
+
+
+def _tile_plan(
+    shape: tuple[int, ...],
+    channel_axis: int | None,
+    scale: int,
+    tile: object,
+    overlap: int | None,
+    preset: engine.Preset,
+    device: str,
+) -> _tiling.TilePlan | None:
+    """The tiles for an image of ``shape``, or None to restore it whole (see ``tile``)."""
+    if tile is None:
+        return None
+    axis = _channel_axis(len(shape), channel_axis)  # also rejects unsupported dimensions
+    h, w = (n for i, n in enumerate(shape) if i != axis)
+    net = preset.network
+    width = max(getattr(net, "down", (0,))[0], getattr(net, "channels", (0,))[-1])
+    side, default_overlap = _tiling.default_tile(width, engine.resolve_device(device).type, scale)
+    if isinstance(tile, str):
+        if tile != "auto":
+            raise ValueError(f"tile must be 'auto', None or an integer >= 16, got {tile!r}")
+        if h * w <= _tiling.untiled_limit(width, scale):
+            return None
+    else:
+        side = tile  # type: ignore[assignment]  # plan_tiles checks it
+        default_overlap = tile // 8 if isinstance(tile, numbers.Integral) else 0
+    plan = _tiling.plan_tiles((h, w), side, default_overlap if overlap is None else overlap, scale)
+    return plan if len(plan) > 1 else None
+
+
+def _run_tiled(
+    image: object,
+    plan: _tiling.TilePlan,
+    fit: Callable[..., Iterator[Snapshot]],
+    channel_axis: int | None,
+    known: np.ndarray | None,
+    normalize: tuple[float, float] | None,
+    noise_args: tuple,
+    should_stop: Callable[[], bool] | None,
+) -> Iterator[TiledSnapshot]:
+    """Restore ``image`` tile by tile with ``fit`` (``_run`` with the run's settings bound).
+
+    One intensity mapping and one noise model for all tiles: for a numpy image both come from
+    the whole image, now (so bad input raises at once); for a lazy image the range is found
+    band by band in the generator and the noise model is estimated on the central tile.
+    """
+    unit_layout = Layout(np.dtype(np.float32), 0.0, 1.0, 0, 3)  # tiles stay (C, h, w) in [0, 1]
+    models: list[engine.NoiseModel] = []
+
+    def noise_model(value_range: tuple[float, float]) -> engine.NoiseModel:
+        if not models:
+            if noise_args[0] == "gaussian":  # needs no data: don't read any
+                values, part = np.zeros((2, 2) if channel_axis is None else (2, 2, 1)), None
+            elif isinstance(image, np.ndarray):
+                values, part = image, known
+            else:
+                rows, cols = list(plan.tiles())[len(plan) // 2]
+                index = _tiling._index(len(image.shape), channel_axis, rows, cols)  # type: ignore[attr-defined]
+                values = np.asarray(image[index])  # type: ignore[index]
+                part = None if known is None else known[:, rows, cols]
+            axis = None if channel_axis is None else channel_axis % values.ndim
+            chw = values[None] if axis is None else np.moveaxis(values, axis, 0)
+            terms, _ = noise_terms(
+                noise_args[0],
+                chw,
+                *value_range,
+                None if part is None else np.broadcast_to(part, chw.shape),
+                *noise_args[1:],
+            )
+            models.append(engine.make_noise_model(noise_args[0], **terms))
+        return models[0]
+
+    def fit_tile(
+        unit: np.ndarray, part: np.ndarray | None, value_range: tuple[float, float]
+    ) -> Iterator[Snapshot]:
+        return fit(unit, unit_layout, part, noise=noise_model(value_range))
+
+    _tiling.check_known(plan, known)
+    value_range = None
+    if isinstance(image, np.ndarray):
+        value_range = _tiling.global_range(image, channel_axis, known, normalize)
+        noise_model(value_range)
+    return _tiling.tiled_steps(
+        image,
+        plan,
+        fit_tile,
+        channel_axis=channel_axis,
+        known=known,
+        normalize=normalize,
+        value_range=value_range,
+        should_stop=should_stop,
+        snapshot_type=TiledSnapshot,
+    )
+
+
+MIN_Z_PER_LEVEL = 4  # a 3D scale halves Z only while at least this many slices remain
+
+
+def _z_levels(depth: int, scales: int) -> int:
+    """How many of a 3D network's finest scales also halve Z for a volume ``depth`` deep.
+
+    Only while ``MIN_Z_PER_LEVEL`` slices remain (10 slices: one level, 20: two): Z-stacks
+    are short and coarse in Z, and halving them as often as Y and X would merge slices that
+    lie far apart and leave levels a slice or two deep, all reflection padding for a 3×3×3
+    kernel. The coarser scales keep Z and halve Y and X only.
+    """
+    levels = 0
+    while levels < scales and depth / 2 ** (levels + 1) >= MIN_Z_PER_LEVEL:
+        levels += 1
+    return levels
+
+
+def _volume_preset(preset: engine.Preset, depth: int) -> engine.Preset:
+    """``preset`` with its network made 3D (Conv3d) for a volume ``depth`` slices deep."""
+    net = preset.network
+    levels = _z_levels(depth, net.scales if isinstance(net, engine.SkipConfig) else net.stages)
+    return replace(preset, network=replace(net, dims=3, z_scales=levels))
+
+
+def _restore_stack(image: object, axes: object, mode: object, options: dict) -> Iterator[Snapshot]:
+    """``restore_steps`` for an image with ``axes``: one run per slice (``mode="slices"``) or
+    per volume (``"volume"``), each through the ordinary path with every other option
+    unchanged. Arguments are checked now, on the first piece (the only one read so far)."""
+    lazy = _tiling.is_lazy(image)  # dask, zarr: read one piece at a time, never whole
+    if not (isinstance(image, np.ndarray) or lazy):
+        image = np.asarray(image)
+    plan = make_plan(image.shape, axes, mode)  # type: ignore[attr-defined]
+    mask = options.pop("mask")
+    options.pop("_depth")
+    if mask is not None:
+        mask = mask if isinstance(mask, np.ndarray) else np.asarray(mask)
+        _mask_piece(mask, next(plan.indices()), plan)  # checks the shape
+    if plan.mode == "volume":
+        stop = options["stop"]
+        if stop == "sharpness" or isinstance(stop, engine.SharpnessRatio):
+            raise ValueError("the sharpness stop rule is 2D only; use 'wmv' or 'emv' for volumes")
+        if engine.get_preset(options["preset"]).input_kind != "noise":
+            raise ValueError("volumes need a preset with a noise input (not a meshgrid)")
+        options["tile"] = None  # volumes are restored whole
+    first = _piece_steps(image, next(plan.indices()), plan, mask, options)
+    return _stack_steps(image, plan, mask, options, first)
+
+
+def _mask_piece(mask: np.ndarray, index: tuple, plan: Plan) -> np.ndarray:
+    """The part of a stack's ``mask`` for the piece at ``index``: the mask has the image's
+    shape, its shape without ``C``, or is one ``(Y, X)`` mask for every piece."""
+    shape, axes = plan.shape, plan.axes
+    no_c = tuple(n for a, n in zip(axes, shape, strict=True) if a != "C")
+    yx = tuple(n for a, n in zip(axes, shape, strict=True) if a in "YX")
+    if mask.shape == shape:
+        return np.asarray(mask[index])
+    if "C" in axes and mask.shape == no_c:
+        return np.asarray(mask[tuple(i for a, i in zip(axes, index, strict=True) if a != "C")])
+    if mask.shape == yx:
+        return mask
+    wanted = " or ".join(str(s) for s in dict.fromkeys((shape, no_c, yx)))
+    raise ValueError(f"mask shape {mask.shape} does not match the image: expected {wanted}")
+
+
+def _volume_mask(mask: np.ndarray, plan: Plan, shape: tuple[int, ...]) -> np.ndarray:
+    """A piece's mask (core letters, maybe without C or Z) as missing-pixel bools of
+    ``shape`` = ``(C, D, H, W)``."""
+    core = plan.core_letters
+    if mask.ndim == len(core):
+        letters = core
+    elif "C" in core and mask.ndim == len(core) - 1:
+        letters = core.replace("C", "")
+    else:
+        letters = "".join(a for a in core if a in "YX")
+    order = "".join(a for a in "CZYX" if a in letters)
+    missing = np.transpose(mask != 0, [letters.index(a) for a in order])
+    for i, a in enumerate("CZ"):
+        if a not in order:
+            missing = np.expand_dims(missing, i)
+    return np.broadcast_to(missing, shape)
+
+
+def _piece_steps(
+    image: object, index: tuple, plan: Plan, mask: np.ndarray | None, options: dict
+) -> Iterator[Snapshot]:
+    """``restore_steps`` on one piece of a stack (read now, and only it)."""
+    piece = np.asarray(image[index])  # type: ignore[index]
+    kwargs = dict(options)
+    core = plan.core_letters
+    if plan.mode == "slices":
+        kwargs["channel_axis"] = core.index("C") if "C" in core else None
+        if mask is not None:
+            kwargs["mask"] = _mask_piece(mask, index, plan)
+        return restore_steps(piece, **kwargs)
+    cdhw = plan.to_engine(piece)  # a volume goes in as (C·D, H, W) "channels" (one range)
+    flat = (-1, *cdhw.shape[2:])
+    if mask is not None:
+        kwargs["mask"] = _volume_mask(_mask_piece(mask, index, plan), plan, cdhw.shape).reshape(
+            flat
+        )
+    return restore_steps(
+        cdhw.reshape(flat),
+        channel_axis=0,
+        _depth=cdhw.shape[1],
+        **{k: v for k, v in kwargs.items() if k != "channel_axis"},
+    )
+
+
+def _placeholder(piece: np.ndarray, plan: Plan, factor: int) -> np.ndarray:
+    """What a piece shows until it is restored: the input (pixel-repeated when upscaling)."""
+    values = np.nan_to_num(piece.astype(np.float32))
+    for axis, letter in enumerate(plan.core_letters):
+        if letter in "YX" and factor > 1:
+            values = np.repeat(values, factor, axis=axis)
+    return values
+
+
+def _as_piece(snap: object, plan: Plan, offset: int, **fields: object) -> Snapshot:
+    """A piece's snapshot (plain or tiled) as a stack :class:`Snapshot`; its steps (``best_step``
+    and those of ``scores``) move on by ``offset``, the steps of the pieces before it."""
+
+    def axes(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else plan.from_engine(a)
+
+    get = snap.__getattribute__
+    estimate, average, best = (get(n) for n in ("estimate", "average", "best"))
+    if plan.mode == "volume":
+        estimate, average, best = axes(estimate), axes(average), axes(best)
+    return Snapshot(
+        loss=get("loss"),
+        estimate=estimate,
+        average=average,
+        dtype=get("dtype"),
+        best=best,
+        best_step=None if get("best_step") is None else offset + get("best_step"),
+        score=get("score"),
+        scores=tuple((offset + step, value) for step, value in get("scores")),
+        pieces=plan.count,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def _stack_steps(
+    image: object, plan: Plan, mask: np.ndarray | None, options: dict, first: Iterator[Snapshot]
+) -> Iterator[Snapshot]:
+    """Run the pieces one after the other; every snapshot carries the whole stack so far."""
+    factor = int(options.get("factor") or 1)
+    out = np.empty(plan.out_shape(factor), np.float32)
+    for index in plan.indices():
+        out[index] = _placeholder(np.asarray(image[index]), plan, factor)  # type: ignore[index]
+    noun = "volumes" if plan.mode == "volume" else "slices"
+    start = time.perf_counter()
+    done_steps = 0
+    reasons: list[str] = []
+    last: Snapshot | None = None
+    for k, index in enumerate(plan.indices()):
+        try:
+            snaps = first if k == 0 else _piece_steps(image, index, plan, mask, options)
+        except ValueError as err:  # e.g. an empty (constant) frame: keep it as it is
+            reasons.append(f"{noun[:-1]} {k}: not restored ({err})")
+            continue
+        piece_steps = 0
+        for snap in snaps:
+            finished = snap.stop_reason is not None
+            requested = snap.stop_reason == "stopped on request"
+            piece_steps = snap.step
+            if finished:
+                chosen = snap.average if snap.best is None else snap.best
+                out[index] = plan.from_engine(chosen) if plan.mode == "volume" else chosen
+                reasons.append(snap.stop_reason)
+            final = requested or (finished and k == plan.count - 1)
+            reason = None
+            if final:
+                reason = (
+                    snap.stop_reason
+                    if requested
+                    else f"{len(reasons)} {noun} done; the last: {snap.stop_reason}"
+                )
+            own = snap.step if finished else snap.total_steps
+            last = _as_piece(
+                snap,
+                plan,
+                done_steps,
+                step=done_steps + snap.step,
+                total_steps=done_steps + own + snap.total_steps * (plan.count - k - 1),
+                elapsed=time.perf_counter() - start,
+                stop_reason=reason,
+                index=index,
+                piece=k,
+                reasons=tuple(reasons),
+                stack=out,
+            )
+            yield last
+            if requested:
+                return
+        done_steps += piece_steps
+    if last is None or last.stop_reason is None:  # the last piece could not be restored
+        dtype = last.dtype if last is not None else np.dtype(getattr(image, "dtype", "f4"))
+        yield Snapshot(
+            step=done_steps,
+            total_steps=done_steps,
+            loss=math.nan,
+            estimate=out[index],
+            average=out[index],
+            elapsed=time.perf_counter() - start,
+            stop_reason=f"{len(reasons)} {noun} done; the last: {reasons[-1]}",
+            dtype=dtype,
+            index=index,
+            piece=plan.count - 1,
+            pieces=plan.count,
+            reasons=tuple(reasons),
+            stack=out,
         )
 
 
@@ -282,6 +774,13 @@ def _finish(
 _COMMON_DOC = """
     channel_axis : int, optional
         Axis of colour/channels (e.g. ``-1`` for RGB); ``None`` for a greyscale 2D image.
+    axes : str, optional
+        For stacks, time-lapses and volumes, instead of ``channel_axis``: one letter per axis
+        from ``T``, ``Z``, ``C``, ``Y``, ``X`` (e.g. ``"ZYX"``, ``"TZCYX"``); the result has
+        the input's shape. See :func:`restore_steps`.
+    mode : {"slices", "volume"}
+        With ``axes``: every ``YX`` slice as a 2D image (default), or every ``ZYX`` volume with
+        a 3D network.
     preset : {"fast", "paper"}
         ``fast`` (default) is light enough for a CPU; ``paper`` is the published network.
     steps : int, optional
@@ -298,7 +797,8 @@ _COMMON_DOC = """
         stop early and get the result so far.
     **options
         Passed to :func:`restore_steps`: ``update_every``, ``lr``, ``perturb_std``,
-        ``tv_weight``.
+        ``tv_weight``, ``noise`` (``"gaussian"``, ``"poisson"``, ``"poisson-gaussian"``),
+        ``gain``, ``offset``, ``read_noise`` and ``normalize``.
 
     Returns
     -------
@@ -310,6 +810,8 @@ def denoise(
     image: np.ndarray,
     *,
     channel_axis: int | None = None,
+    axes: str | None = None,
+    mode: Mode = "slices",
     preset: str = "fast",
     steps: int | None = None,
     stop: Stop | None = "auto",
@@ -329,6 +831,8 @@ def denoise(
         image,
         task="denoise",
         channel_axis=channel_axis,
+        axes=axes,
+        mode=mode,
         preset=preset,
         steps=steps,
         stop=stop,
@@ -344,6 +848,8 @@ def inpaint(
     mask: np.ndarray,
     *,
     channel_axis: int | None = None,
+    axes: str | None = None,
+    mode: Mode = "slices",
     preset: str = "fast",
     steps: int | None = None,
     stop: Stop | None = "auto",
@@ -369,6 +875,8 @@ def inpaint(
         task="inpaint",
         mask=mask,
         channel_axis=channel_axis,
+        axes=axes,
+        mode=mode,
         preset=preset,
         steps=steps,
         stop=stop,
@@ -384,6 +892,8 @@ def super_resolve(
     factor: int,
     *,
     channel_axis: int | None = None,
+    axes: str | None = None,
+    mode: Mode = "slices",
     preset: str = "fast",
     steps: int | None = None,
     stop: Stop | None = "auto",
@@ -409,6 +919,8 @@ def super_resolve(
         task="super_resolve",
         factor=factor,
         channel_axis=channel_axis,
+        axes=axes,
+        mode=mode,
         preset=preset,
         steps=steps,
         stop=stop,

@@ -9,7 +9,14 @@ from __future__ import annotations
 import numpy as np
 from skimage import data
 
-__all__ = ["damaged", "degrade_resolution", "grey_crop", "low_resolution", "noisy"]
+__all__ = [
+    "damaged",
+    "degrade_resolution",
+    "grey_crop",
+    "low_resolution",
+    "noisy",
+    "photon_limited",
+]
 
 
 def _crop(image: np.ndarray, size: int | None) -> np.ndarray:
@@ -88,3 +95,82 @@ def low_resolution(
     channel_axis = -1 if clean.ndim == 3 else None
     low = degrade_resolution(clean, factor, channel_axis)
     return np.clip(np.rint(low), 0, 255).astype(np.uint8), clean
+
+
+def _gaussian_1d(n: int, centre: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """``(K, n)``: one sampled Gaussian profile per centre/sigma, peak 1."""
+    grid = np.arange(n, dtype=np.float64)
+    return np.exp(-0.5 * ((grid[None, :] - centre[:, None]) / sigma[:, None]) ** 2)
+
+
+def photon_limited(
+    shape: tuple[int, int, int] = (16, 128, 128),
+    photons: float = 20.0,
+    background: float = 2.0,
+    gain: float = 1.0,
+    offset: float = 100.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic, photon-limited fluorescence stack: cells and puncta over a smooth
+    background, with Poisson (shot) noise, as a uint16 camera would record it.
+
+    The clean stack is made of blurred ellipsoidal "cells" (some extending over several
+    slices) and small bright puncta, scaled so the brightest voxel expects ``background +
+    photons`` photons; the smooth background expects between ``background`` and twice it. Each
+    voxel's photon count is drawn from a Poisson law, then recorded as ``offset + gain ·
+    count``, rounded to uint16 — the camera model of ``noise="poisson"`` (see
+    :func:`napari_dip.denoise`), so pass ``gain`` and ``offset`` there, or let them be
+    estimated.
+
+    Parameters
+    ----------
+    shape : (Z, Y, X)
+        Stack shape; a 2D ``(Y, X)`` shape gives a single plane.
+    photons : float
+        Expected photons at the brightest structure, above the background (low = noisy).
+    background, gain, offset : float
+        Background photons, intensity units per photon, camera offset.
+    seed : int
+        Same seed, same stack.
+
+    Returns
+    -------
+    noisy : ndarray of uint16
+    clean : ndarray of float32
+        The expected recorded value, ``offset + gain · expected photons``, same shape.
+    """
+    shape = tuple(int(n) for n in shape)
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise ValueError(f"shape must be (Z, Y, X) or (Y, X) with positive sides, got {shape}")
+    if not (photons > 0 and background >= 0 and gain > 0):
+        raise ValueError("photons and gain must be positive and background >= 0")
+    planar = len(shape) == 2
+    nz, ny, nx = (1, *shape) if planar else shape
+    rng = np.random.default_rng(seed)
+    area = ny * nx / (128 * 128)
+    n_cells, n_puncta = max(1, round(12 * area)), max(1, round(40 * area))
+    signal = np.zeros((nz, ny, nx))
+    for count, size, depth, brightness in (
+        (n_cells, (5.0, 10.0), (1.5, 4.0), (0.3, 0.7)),  # cells: broad, dimmer, some z extent
+        (n_puncta, (1.0, 1.8), (0.8, 1.5), (0.5, 1.0)),  # puncta: small and bright
+    ):
+        cz = rng.uniform(0, nz - 1, count) if nz > 1 else np.zeros(count)
+        cy, cx = rng.uniform(0, ny - 1, count), rng.uniform(0, nx - 1, count)
+        sy, sx = rng.uniform(*size, count), rng.uniform(*size, count)
+        sz = rng.uniform(*depth, count)
+        amp = rng.uniform(*brightness, count)
+        gz, gy, gx = _gaussian_1d(nz, cz, sz), _gaussian_1d(ny, cy, sy), _gaussian_1d(nx, cx, sx)
+        signal += np.einsum("k,kz,ky,kx->zyx", amp, gz, gy, gx, optimize=True)
+    signal /= signal.max()
+    zz, yy, xx = np.meshgrid(
+        np.linspace(0, 1, nz), np.linspace(0, 1, ny), np.linspace(0, 1, nx), indexing="ij"
+    )
+    smooth = np.sin(np.pi * yy) * np.cos(0.5 * np.pi * xx) + 0.5 * zz
+    smooth = (smooth - smooth.min()) / max(np.ptp(smooth), 1e-12)
+    expected = background * (1 + smooth) + photons * signal
+    counts = rng.poisson(expected)
+    noisy = np.clip(np.rint(offset + gain * counts), 0, np.iinfo(np.uint16).max)
+    clean = (offset + gain * expected).astype(np.float32)
+    if planar:
+        noisy, clean = noisy[0], clean[0]
+    return noisy.astype(np.uint16), clean

@@ -1,9 +1,10 @@
 """The DIP engine: torch only, no Qt or napari. Problem + Prior + fit loop."""
 
-from .device import available_devices, resolve_device
+from .device import PRECISIONS, autocast_dtype, available_devices, resolve_device
 from .fit import FitSettings, Snapshot, fit
 from .layers import GaussianUpsample, LipschitzBound, MeanOnlyBatchNorm2d, bound_lipschitz
 from .networks import DecoderConfig, DecoderNet, SkipConfig, SkipNet
+from .noise import Gaussian, NoiseModel, Poisson, PoissonGaussian, make_noise_model
 from .operators import Composition, Downsample, Identity, Mask, Operator
 from .presets import PRESETS, Preset, TaskSettings, build_prior, get_preset
 from .priors import Prior, meshgrid_input, noise_input
@@ -19,6 +20,7 @@ from .stopping import (
 )
 
 __all__ = [
+    "PRECISIONS",
     "PRESETS",
     "Composition",
     "DecoderConfig",
@@ -27,13 +29,17 @@ __all__ = [
     "ExponentialVariance",
     "FitSettings",
     "FixedBudget",
+    "Gaussian",
     "GaussianUpsample",
     "Identity",
     "LipschitzBound",
     "Mask",
     "MeanOnlyBatchNorm2d",
+    "NoiseModel",
     "Operator",
     "Panel",
+    "Poisson",
+    "PoissonGaussian",
     "Preset",
     "Prior",
     "Problem",
@@ -44,11 +50,13 @@ __all__ = [
     "StopRule",
     "TaskSettings",
     "WindowedVariance",
+    "autocast_dtype",
     "available_devices",
     "bound_lipschitz",
     "build_prior",
     "fit",
     "get_preset",
+    "make_noise_model",
     "make_stop_rule",
     "meshgrid_input",
     "noise_input",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["available_devices", "resolve_device"]
+__all__ = ["PRECISIONS", "autocast_dtype", "available_devices", "resolve_device"]
+
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 
 def _mps_available() -> bool:
@@ -62,3 +64,41 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     elif dev.type != "cpu":
         raise ValueError(f"unsupported device {str(dev)!r}; use 'auto', 'cpu', 'cuda' or 'mps'")
     return dev
+
+
+def _cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 convolutions natively here (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype for the network's forward pass, or ``None`` for plain float32.
+
+    ``"auto"`` takes bfloat16 where the hardware computes it natively (CUDA GPUs with bf16,
+    CPUs with AVX512-BF16/AMX), float16 on older CUDA GPUs and float32 elsewhere (MPS included).
+    Parameters, the loss and the averages stay float32 either way. Asking for a precision the
+    device cannot run raises ``ValueError``.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "float32":
+        return None
+    if device.type == "cuda":
+        bf16 = torch.cuda.is_bf16_supported()
+        if precision == "auto":
+            return torch.bfloat16 if bf16 else torch.float16
+        if precision == "bfloat16" and not bf16:
+            raise ValueError("this CUDA GPU has no bfloat16; use precision='float16' or 'auto'")
+        return getattr(torch, precision)
+    if device.type == "cpu":
+        if precision == "auto":
+            return torch.bfloat16 if _cpu_has_bf16() else None
+        if precision == "float16":
+            raise ValueError("float16 is for GPUs; on a CPU use precision='bfloat16' or 'float32'")
+        return torch.bfloat16  # emulated (slow) where the CPU lacks bf16, but correct
+    if precision == "auto":
+        return None
+    return getattr(torch, precision)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .device import PRECISIONS, autocast_dtype
 from .priors import Prior
 from .problem import Problem
 from .stopping import FixedBudget, StopRule
@@ -24,6 +25,9 @@ class Snapshot:
     average of outputs (the paper's smoothed result, usually the better one); both are CPU
     ``float32`` tensors ``(C, H, W)`` in ``[0, 1]``, cropped to the problem's region.
     ``stop_reason`` is set on the last snapshot of a run only.
+
+    ``expected_steps`` is where the stop rule expects the run to end (``None`` if it cannot
+    tell); :attr:`eta` uses it.
 
     ``best`` is the estimate the stop rule chooses (same form, cropped likewise) and
     ``best_step`` its step; without a rule, or before the rule has chosen, they are the
@@ -44,6 +48,7 @@ class Snapshot:
     scores: tuple[tuple[int, float], ...] = ()
     best: torch.Tensor | None = None
     best_step: int | None = None
+    expected_steps: int | None = None
 
     @property
     def seconds_per_step(self) -> float:
@@ -51,8 +56,12 @@ class Snapshot:
 
     @property
     def eta(self) -> float:
-        """Seconds left to ``total_steps`` at the pace so far."""
-        return self.seconds_per_step * (self.total_steps - self.step) if self.step else math.nan
+        """Seconds left at the pace so far: to ``expected_steps`` (where the stop rule expects
+        to end, capped at ``total_steps``) when known, else to ``total_steps``."""
+        if not self.step:
+            return math.nan
+        end = self.total_steps if self.expected_steps is None else self.expected_steps
+        return self.seconds_per_step * max(0, min(end, self.total_steps) - self.step)
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class FitSettings:
     rollback: bool = True
     rollback_db: float = 5.0
     rollback_every: int = 10  # independent of snapshot_every, so display never changes results
+    precision: str = "float32"  # of the network's forward pass; see device.autocast_dtype
 
     def __post_init__(self) -> None:
         if int(self.steps) != self.steps or self.steps < 1:
@@ -78,6 +88,9 @@ class FitSettings:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be in [0, 1), got {self.ema!r}")
+        if self.precision not in PRECISIONS:
+            choices = ", ".join(PRECISIONS)
+            raise ValueError(f"unknown precision {self.precision!r}; choose one of {choices}")
 
 
 def fit(
@@ -96,6 +109,10 @@ def fit(
     honoured within one step rather than one snapshot interval. Closing the generator stops it
     at once; the consumer keeps the snapshots it already has.
 
+    ``settings.precision`` runs the network's forward pass under autocast (bfloat16 on CPUs
+    and GPUs that compute it natively: about 1.4–2× faster here); parameters, optimiser state,
+    loss, average and stop rules stay float32.
+
     Rollback guard (paper): every ``rollback_every`` steps, if the loss is more than
     ``rollback_db`` dB worse than at the last good check, the parameters go back to the ones
     that gave that loss and the step's update is skipped.
@@ -109,12 +126,18 @@ def fit(
     s = settings or FitSettings()
     params = [p for p in prior.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=s.lr)
+    device = problem.y.device
+    half = autocast_dtype(device, s.precision)
+    # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
+    scaler = torch.amp.GradScaler(device.type, enabled=half is torch.float16)
     saved = [p.detach().clone() for p in params] if s.rollback else []
     good_loss = math.inf
     jump = 10 ** (s.rollback_db / 10)  # a loss ratio: the PSNR to y fell by rollback_db
     rollbacks = 0
     average: torch.Tensor | None = None
-    rows, cols = problem.region
+    # (0, :, *region): the first batch item, every channel, the region along each spatial axis
+    # (two slices for images, three for volumes)
+    crop_index = (0, slice(None), *problem.region)
     rule = stop_rule if stop_rule is not None else FixedBudget(keep="average")
     rule.reset()
     shown = 0  # how many of rule.scores earlier snapshots carried
@@ -122,7 +145,7 @@ def fit(
 
     def snapshot(step: int, out: torch.Tensor, loss: float, reason: str | None) -> Snapshot:
         def crop(t: torch.Tensor) -> torch.Tensor:
-            return t[0, :, rows, cols].to("cpu", torch.float32, copy=True)
+            return t[crop_index].to("cpu", torch.float32, copy=True)
 
         nonlocal shown
         rule.flush()
@@ -146,14 +169,17 @@ def fit(
             scores=tuple(new_scores),
             best=best_cpu,
             best_step=best_step,
+            expected_steps=step if reason else rule.expected_stop,
         )
 
     step = 0
     while True:
         optimizer.zero_grad(set_to_none=True)
-        out = prior(generator)
+        with torch.autocast(device.type, dtype=half or torch.bfloat16, enabled=half is not None):
+            out = prior(generator)
+        out = out.float()  # the loss, the average and the rules work in float32
         loss = problem.loss(out)
-        loss.backward()
+        scaler.scale(loss).backward()
         step += 1
         stop_requested = should_stop is not None and should_stop()
         last = step >= s.steps or stop_requested
@@ -172,7 +198,8 @@ def fit(
                     rollbacks += 1
                     rolled_back = True
         if not rolled_back:
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             out = out.detach()
             if average is None:
                 average = out.clone()
@@ -181,7 +208,7 @@ def fit(
                 # so a fixed 0.99 would drag the first few hundred steps of the average back.
                 decay = min(s.ema, (1 + step) / (10 + step))
                 average.mul_(decay).add_(out, alpha=1 - decay)
-            rule.observe(step, out[0, :, rows, cols], average[0, :, rows, cols])
+            rule.observe(step, out[crop_index], average[crop_index])
         rule_stop = step % rule.check_every == 0 and not stop_requested and rule.check(step)
         if rule_stop:
             last = at_snapshot = True

@@ -8,9 +8,14 @@
   convolution's scale, so it would undo the Lipschitz bound; this one keeps it.
 * :class:`GaussianUpsample`: ×2 upsampling by a transposed depthwise convolution with a fixed
   Gaussian kernel; a small σ lets high frequencies through (fast fitting), a large σ smooths.
+
+All three work on 2D (``Conv2d``, ``(N, C, H, W)``) and 3D (``Conv3d``, ``(N, C, D, H, W)``)
+networks alike.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -57,7 +62,9 @@ class LipschitzBound(nn.Module):
     def sigma(self, weight: torch.Tensor) -> torch.Tensor:
         """The current estimate of ``σ_max(weight)`` (no power iteration)."""
         # Clones: the buffers change in place at the next forward, autograd must not see that.
-        return torch.dot(self._u.clone(), weight.flatten(1) @ self._v.clone())
+        # Float32 even under autocast: σ's precision sets the bound, and u, v are float32.
+        with torch.autocast(weight.device.type, enabled=False):
+            return torch.dot(self._u.clone(), weight.float().flatten(1) @ self._v.clone())
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if self.training:
@@ -69,19 +76,24 @@ class LipschitzBound(nn.Module):
 
 
 def bound_lipschitz(module: nn.Module, lam: float) -> nn.Module:
-    """Put a :class:`LipschitzBound` on the weight of every ``Conv2d`` inside ``module``.
+    """Put a :class:`LipschitzBound` on the weight of every ``Conv2d``/``Conv3d`` inside
+    ``module`` (a 3D kernel is reshaped to ``(out, in·k·k·k)`` the same way).
 
     Leave out layers that must stay free (the output 1×1 convolution) by not passing them.
     Returns ``module``.
     """
-    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d | nn.Conv3d)]
     for conv in convs:
         parametrize.register_parametrization(conv, "weight", LipschitzBound(conv.weight, lam))
     return module
 
 
 class MeanOnlyBatchNorm2d(nn.Module):
-    """``x − mean + β`` per channel: the batch mean in training, a running mean in eval."""
+    """``x − mean + β`` per channel: the batch mean in training, a running mean in eval.
+
+    The mean is over the batch and every spatial axis, so the same layer serves 2D
+    ``(N, C, H, W)`` and 3D ``(N, C, D, H, W)`` inputs.
+    """
 
     def __init__(self, channels: int, momentum: float = 0.1):
         super().__init__()
@@ -91,12 +103,12 @@ class MeanOnlyBatchNorm2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
-            mean = x.mean(dim=(0, 2, 3))
+            mean = x.mean(dim=(0, *range(2, x.ndim)))
             with torch.no_grad():
-                self.running_mean.lerp_(mean.detach(), self.momentum)
+                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
         else:
             mean = self.running_mean
-        return x - (mean - self.bias)[None, :, None, None]
+        return x - (mean - self.bias).view(1, -1, *(1,) * (x.ndim - 2))
 
 
 def gaussian_taps(sigma: float, radius: int = 3) -> torch.Tensor:
@@ -118,29 +130,52 @@ def gaussian_taps(sigma: float, radius: int = 3) -> torch.Tensor:
 
 
 class GaussianUpsample(nn.Module):
-    """×2 upsampling: transposed depthwise convolution with a fixed 2D Gaussian kernel.
+    """×2 upsampling: transposed depthwise convolution with a fixed Gaussian kernel.
 
     The kernel (``2·radius`` square, separable) is a buffer, not a parameter. The input is
     edge-padded by one pixel first, so the output is exactly twice the input's size with no
     dark frame from zero padding, and a constant image stays constant.
+
+    ``dims=3`` takes ``(N, C, D, H, W)``: with ``upsample_z`` the kernel is a separable cube
+    and every axis doubles; without, ``D`` is kept and each slice is upsampled in 2D (the
+    3D networks leave a short Z axis alone at their coarse scales).
     """
 
-    def __init__(self, sigma: float, radius: int = 3):
+    def __init__(self, sigma: float, radius: int = 3, dims: int = 2, upsample_z: bool = True):
         super().__init__()
+        if dims not in (2, 3):
+            raise ValueError(f"dims must be 2 or 3, got {dims!r}")
         self.sigma = float(sigma)
         self.radius = int(radius)
+        self.dims = int(dims)
+        self.upsample_z = bool(upsample_z)
         taps = gaussian_taps(self.sigma, self.radius)
-        self.register_buffer("kernel", torch.outer(taps, taps)[None, None], persistent=False)
+        kernel = torch.outer(taps, taps)
+        if dims == 3 and upsample_z:
+            kernel = taps[:, None, None] * kernel[None]
+        self.register_buffer("kernel", kernel[None, None], persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c, h, w = x.shape[1:]
+        if self.dims == 3 and not self.upsample_z:
+            n, c, d, h, w = x.shape
+            flat = x.transpose(1, 2).reshape(n * d, c, h, w)
+            y = self._up(flat, F.conv_transpose2d)
+            return y.reshape(n, d, c, 2 * h, 2 * w).transpose(1, 2)
+        conv = F.conv_transpose3d if self.dims == 3 else F.conv_transpose2d
+        return self._up(x, conv)
+
+    def _up(self, x: torch.Tensor, conv: Callable[..., torch.Tensor]) -> torch.Tensor:
+        c, sizes = x.shape[1], x.shape[2:]
         r = self.radius
         pad = r // 2  # input pixels outside the image that reach an output pixel
-        weight = self.kernel.to(x.dtype).expand(c, 1, 2 * r, 2 * r)
-        y = F.conv_transpose2d(F.pad(x, (pad,) * 4, mode="replicate"), weight, stride=2, groups=c)
+        weight = self.kernel.to(x.dtype).expand(c, 1, *self.kernel.shape[2:])
+        padded = F.pad(x, (pad,) * (2 * len(sizes)), mode="replicate")
+        y = conv(padded, weight, stride=2, groups=c)
         # Padded input pixel m lands at output 2m + r − 0.5 …; unpadded pixel 0 is m = pad.
         start = 2 * pad + r - 1
-        return y[..., start : start + 2 * h, start : start + 2 * w]
+        return y[(..., *(slice(start, start + 2 * n) for n in sizes))]
 
     def extra_repr(self) -> str:
-        return f"sigma={self.sigma}"
+        if self.dims == 2:
+            return f"sigma={self.sigma}"
+        return f"sigma={self.sigma}, dims=3, upsample_z={self.upsample_z}"

@@ -6,6 +6,13 @@ must be a multiple of it), ``input_shape(shape)`` (the spatial shape of ``z`` fo
 (IJCV 2022) are options: ``lipschitz`` (λ of the Lipschitz-bounded convolutions, ``None`` =
 off), ``upsample_mode="gaussian"`` with ``upsample_sigma`` and ``norm="mean"`` (mean-only
 BatchNorm, which a Lipschitz bound needs: plain BatchNorm divides the scale back out).
+
+``dims=3`` builds the same networks from ``Conv3d`` for volumes ``(N, C, D, H, W)``. Microscopy
+Z-stacks are short (often 10–30 slices) and anisotropic (the Z step several times the pixel
+size), so ``z_scales`` says how many of the finest scales also halve Z; the coarser ones keep
+Z as it is (stride ``(1, 2, 2)``, upsampling in Y and X only). Halving Z as often as Y and X
+would merge slices that lie far apart and leave levels one slice deep, where a 3×3×3 kernel
+sees nothing but its own reflection padding. ``multiple_z`` is what Z must be a multiple of.
 """
 
 from __future__ import annotations
@@ -25,6 +32,15 @@ NORMS = ("batch", "mean")
 
 
 def _check_controls(cfg: SkipConfig | DecoderConfig, stages: int) -> None:
+    if cfg.dims not in (2, 3):
+        raise ValueError(f"dims must be 2 or 3, got {cfg.dims!r}")
+    if cfg.z_scales is not None:
+        if cfg.dims != 3:
+            raise ValueError("z_scales is only used with dims=3")
+        if not (isinstance(cfg.z_scales, int) and 0 <= cfg.z_scales <= stages):
+            raise ValueError(f"z_scales must be an integer in [0, {stages}], got {cfg.z_scales!r}")
+    if cfg.dims == 3 and cfg.upsample_mode == "bicubic":
+        raise ValueError("bicubic upsampling is 2D only; use 'bilinear' (trilinear in 3D)")
     if cfg.upsample_mode not in UPSAMPLE_MODES:
         modes = ", ".join(UPSAMPLE_MODES)
         raise ValueError(f"unknown upsample_mode {cfg.upsample_mode!r}; choose one of {modes}")
@@ -54,7 +70,7 @@ def _constrain(body: nn.Module, lam: float | None) -> None:
     if lam is None:
         return
     for m in body.modules():
-        if isinstance(m, nn.Conv2d):
+        if isinstance(m, nn.Conv2d | nn.Conv3d):
             nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
     bound_lipschitz(body, lam)
 
@@ -78,6 +94,8 @@ class SkipConfig:
     upsample_sigma: tuple[float, ...] = ()  # gaussian mode: one σ per scale, coarsest first
     lipschitz: float | None = None
     norm: str = "batch"
+    dims: int = 2  # 3: Conv3d for (N, C, D, H, W) volumes
+    z_scales: int | None = None  # dims=3: how many of the finest scales halve Z (None: all)
 
     def __post_init__(self) -> None:
         if not (len(self.down) == len(self.up) == len(self.skip) >= 1):
@@ -93,9 +111,19 @@ class SkipConfig:
         """Image sides must be a multiple of this (each scale halves the size)."""
         return 2**self.scales
 
-    def input_shape(self, shape: tuple[int, int]) -> tuple[int, int]:
+    @property
+    def z_levels(self) -> int:
+        """How many scales halve Z (3D only)."""
+        return self.scales if self.z_scales is None else self.z_scales
+
+    @property
+    def multiple_z(self) -> int:
+        """The depth of a volume must be a multiple of this (3D only)."""
+        return 2**self.z_levels
+
+    def input_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The spatial shape of ``z`` for an output of ``shape``: the same."""
-        return _divisible(shape, self.multiple)
+        return _divisible(shape, self)
 
     def build(self, in_channels: int, out_channels: int) -> SkipNet:
         return SkipNet(in_channels, out_channels, self)
@@ -117,6 +145,8 @@ class DecoderConfig:
     upsample_sigma: tuple[float, ...] = (0.1, 0.1, 0.1, 0.5, 0.5)
     lipschitz: float | None = 1.8
     norm: str = "mean"
+    dims: int = 2  # 3: Conv3d for (N, C, D, H, W) volumes
+    z_scales: int | None = None  # dims=3: how many of the finest stages double Z (None: all)
 
     def __post_init__(self) -> None:
         if len(self.channels) < 1 or self.convs_per_stage < 1:
@@ -132,10 +162,21 @@ class DecoderConfig:
         """Output sides must be a multiple of this (each stage doubles the size)."""
         return 2**self.stages
 
-    def input_shape(self, shape: tuple[int, int]) -> tuple[int, int]:
+    @property
+    def z_levels(self) -> int:
+        """How many stages double Z (3D only): the finest ones."""
+        return self.stages if self.z_scales is None else self.z_scales
+
+    @property
+    def multiple_z(self) -> int:
+        """The depth of a volume must be a multiple of this (3D only)."""
+        return 2**self.z_levels
+
+    def input_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The spatial shape of ``z`` for an output of ``shape``: ``1/multiple`` of it."""
-        h, w = _divisible(shape, self.multiple)
-        return h // self.multiple, w // self.multiple
+        sizes = _divisible(shape, self)
+        factors = (self.multiple_z,) * (len(sizes) - 2) + (self.multiple, self.multiple)
+        return tuple(n // f for n, f in zip(sizes, factors, strict=True))
 
     def build(self, in_channels: int, out_channels: int) -> DecoderNet:
         return DecoderNet(in_channels, out_channels, self)
@@ -144,42 +185,68 @@ class DecoderConfig:
 NetworkConfig = SkipConfig | DecoderConfig
 
 
-def _divisible(shape: tuple[int, int], multiple: int) -> tuple[int, int]:
-    h, w = (int(n) for n in shape)
-    if h % multiple or w % multiple or h < 1 or w < 1:
-        raise ValueError(f"output shape {shape} must have sides that are multiples of {multiple}")
-    return h, w
+def _divisible(shape: tuple[int, ...], cfg: NetworkConfig) -> tuple[int, ...]:
+    sizes = tuple(int(n) for n in shape)
+    if len(sizes) != cfg.dims:
+        raise ValueError(f"output shape {shape} must have {cfg.dims} sides for dims={cfg.dims}")
+    multiples = (cfg.multiple_z,) * (cfg.dims - 2) + (cfg.multiple, cfg.multiple)
+    if any(n % m or n < 1 for n, m in zip(sizes, multiples, strict=True)):
+        wanted = " × ".join(map(str, multiples))
+        raise ValueError(f"output shape {shape} must have sides that are multiples of {wanted}")
+    return sizes
 
 
-def _conv(c_in: int, c_out: int, k: int, stride: int = 1) -> nn.Conv2d:
+def _conv(
+    c_in: int,
+    c_out: int,
+    k: int,
+    stride: int | tuple[int, ...] = 1,
+    dims: int = 2,
+    bias: bool = True,
+) -> nn.Module:
     # Reflection padding as in the paper: no dark frame creeping in from zero padding.
-    return nn.Conv2d(c_in, c_out, k, stride, padding=(k - 1) // 2, padding_mode="reflect")
+    conv = nn.Conv3d if dims == 3 else nn.Conv2d
+    return conv(c_in, c_out, k, stride, padding=(k - 1) // 2, padding_mode="reflect", bias=bias)
 
 
-def _norm(channels: int, kind: str) -> nn.Module:
-    return MeanOnlyBatchNorm2d(channels) if kind == "mean" else nn.BatchNorm2d(channels)
+def _norm(channels: int, kind: str, dims: int = 2) -> nn.Module:
+    if kind == "mean":
+        return MeanOnlyBatchNorm2d(channels)
+    return nn.BatchNorm3d(channels) if dims == 3 else nn.BatchNorm2d(channels)
 
 
-def _block(c_in: int, c_out: int, k: int, stride: int = 1, norm: str = "batch") -> list[nn.Module]:
-    return [_conv(c_in, c_out, k, stride), _norm(c_out, norm), nn.LeakyReLU(0.2)]
+def _block(
+    c_in: int,
+    c_out: int,
+    k: int,
+    stride: int | tuple[int, ...] = 1,
+    norm: str = "batch",
+    dims: int = 2,
+) -> list[nn.Module]:
+    return [_conv(c_in, c_out, k, stride, dims), _norm(c_out, norm, dims), nn.LeakyReLU(0.2)]
 
 
-def _upsample(mode: str, sigma: float | None) -> nn.Module:
+def _stride(dims: int, z: bool) -> int | tuple[int, ...]:
+    return 2 if dims == 2 or z else (1, 2, 2)
+
+
+def _upsample(mode: str, sigma: float | None, dims: int = 2, z: bool = True) -> nn.Module:
     if mode == "gaussian":
         assert sigma is not None
-        return GaussianUpsample(sigma)
-    return _Upsample(mode)
+        return GaussianUpsample(sigma, dims=dims, upsample_z=z)
+    return _Upsample(mode, dims, z)
 
 
 class _Upsample(nn.Module):
-    def __init__(self, mode: str):
+    def __init__(self, mode: str, dims: int = 2, z: bool = True):
         super().__init__()
-        self.mode = mode
+        self.mode = "trilinear" if dims == 3 and mode == "bilinear" else mode
+        self.factor: float | tuple[float, ...] = 2 if dims == 2 or z else (1.0, 2.0, 2.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "nearest":
-            return F.interpolate(x, scale_factor=2, mode="nearest")
-        return F.interpolate(x, scale_factor=2, mode=self.mode, align_corners=False)
+            return F.interpolate(x, scale_factor=self.factor, mode="nearest")
+        return F.interpolate(x, scale_factor=self.factor, mode=self.mode, align_corners=False)
 
 
 class _Scale(nn.Module):
@@ -188,12 +255,15 @@ class _Scale(nn.Module):
     def __init__(self, c_in: int, i: int, cfg: SkipConfig):
         super().__init__()
         n_skip, n_down, n_up = cfg.skip[i], cfg.down[i], cfg.up[i]
-        norm = cfg.norm
+        norm, dims = cfg.norm, cfg.dims
+        z = dims == 3 and i < cfg.z_levels  # the finest z_levels scales halve Z
         self.skip = (
-            nn.Sequential(*_block(c_in, n_skip, cfg.kernel_skip, norm=norm)) if n_skip else None
+            nn.Sequential(*_block(c_in, n_skip, cfg.kernel_skip, norm=norm, dims=dims))
+            if n_skip
+            else None
         )
-        deeper = _block(c_in, n_down, cfg.kernel_down, 2, norm) + _block(
-            n_down, n_down, cfg.kernel_down, norm=norm
+        deeper = _block(c_in, n_down, cfg.kernel_down, _stride(dims, z), norm, dims) + _block(
+            n_down, n_down, cfg.kernel_down, norm=norm, dims=dims
         )
         if i + 1 < cfg.scales:
             deeper.append(_Scale(n_down, i + 1, cfg))
@@ -202,12 +272,12 @@ class _Scale(nn.Module):
             k = n_down
         # Scale i upsamples from 1/2^(i+1) to 1/2^i; upsample_sigma is listed coarsest first.
         sigma = cfg.upsample_sigma[cfg.scales - 1 - i] if cfg.upsample_sigma else None
-        deeper.append(_upsample(cfg.upsample_mode, sigma))
+        deeper.append(_upsample(cfg.upsample_mode, sigma, dims, z))
         self.deeper = nn.Sequential(*deeper)
-        self.merge_norm = _norm(n_skip + k, norm)
-        merge = _block(n_skip + k, n_up, cfg.kernel_up, norm=norm)
+        self.merge_norm = _norm(n_skip + k, norm, dims)
+        merge = _block(n_skip + k, n_up, cfg.kernel_up, norm=norm, dims=dims)
         if cfg.extra_1x1_up:
-            merge += _block(n_up, n_up, 1, norm=norm)
+            merge += _block(n_up, n_up, 1, norm=norm, dims=dims)
         self.merge = nn.Sequential(*merge)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -227,7 +297,7 @@ class SkipNet(nn.Module):
         super().__init__()
         self.config = config or SkipConfig()
         self.body = _Scale(in_channels, 0, self.config)
-        self.head = nn.Conv2d(self.config.up[0], out_channels, 1)
+        self.head = _conv(self.config.up[0], out_channels, 1, dims=self.config.dims)
         _constrain(self.body, self.config.lipschitz)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -247,21 +317,15 @@ class DecoderNet(nn.Module):
         c = in_channels
         for i, width in enumerate(cfg.channels):
             sigma = cfg.upsample_sigma[i] if cfg.upsample_sigma else None
-            layers.append(_upsample(cfg.upsample_mode, sigma))
+            z = i >= cfg.stages - cfg.z_levels  # the finest z_levels stages double Z
+            layers.append(_upsample(cfg.upsample_mode, sigma, cfg.dims, z))
             for _ in range(cfg.convs_per_stage):
                 # No conv bias: the normalisation right after removes it and adds its own.
-                conv = nn.Conv2d(
-                    c,
-                    width,
-                    cfg.kernel,
-                    padding=(cfg.kernel - 1) // 2,
-                    padding_mode="reflect",
-                    bias=False,
-                )
-                layers += [conv, _norm(width, cfg.norm), nn.LeakyReLU(0.2)]
+                conv = _conv(c, width, cfg.kernel, dims=cfg.dims, bias=False)
+                layers += [conv, _norm(width, cfg.norm, cfg.dims), nn.LeakyReLU(0.2)]
                 c = width
         self.body = nn.Sequential(*layers)
-        self.head = nn.Conv2d(c, out_channels, 1)
+        self.head = _conv(c, out_channels, 1, dims=cfg.dims)
         _constrain(self.body, cfg.lipschitz)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

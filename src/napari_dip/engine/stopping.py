@@ -107,6 +107,15 @@ class StopRule:
             return step if step > 0 else None
         return self._best_step
 
+    @property
+    def expected_stop(self) -> int | None:
+        """The step where the rule will stop if nothing changes (``None``: no idea yet).
+
+        Progress displays use it for the time left: with an automatic stop the step budget is
+        only a ceiling, far beyond where runs usually end.
+        """
+        return None
+
     # --- protocol ---------------------------------------------------------------------------
 
     def observe(self, step: int, estimate: torch.Tensor, average: torch.Tensor) -> None:
@@ -206,6 +215,14 @@ class _MinimumTracker(StopRule):
         torch.minimum(self._min, score, out=self._min)
         self._best_step = torch.where(better, step, self._best_step)
         torch.where(better, keep, self._best, out=self._best)  # in place: no per-step alloc
+
+    @property
+    def expected_stop(self) -> int | None:
+        """Patience steps after the current minimum: where the run ends unless a new one comes."""
+        if self.triggered:
+            return self.stop_step
+        best = self.best_step if self._min is not None else None
+        return None if best is None else best + self.patience
 
     def _decide(self, step: int) -> str | None:
         if self._min is None:

@@ -1,0 +1,491 @@
+"""Big images: restore overlapping tiles one at a time and blend them without seams.
+
+numpy only (no torch): the caller hands in ``fit_tile``, which restores one normalised tile
+and yields snapshots; this module plans the tiles, reads them from the source (a numpy array,
+or a lazy dask/zarr array read one tile at a time), and mosaics the results.
+
+Why tiles: a DIP network's activations grow with the pixel count (the ``fast`` preset needs
+about 2 GB per megapixel on a CPU, measured; ``paper`` several times that), so a 4096×4096
+image does not fit in 24 GB at once. Each tile gets its own fit; only one tile's network,
+optimiser and activations exist at a time. Neighbouring tiles overlap and are blended with a
+separable raised-cosine window (weights summed and divided), which hides the seams: the outer
+quarter of an overlap, where a tile's network saw the least context, gets no weight.
+
+All tiles share one intensity mapping (the whole image's range, found chunk by chunk for lazy
+arrays) and one seed (a tile's result depends on its content, not on where it lies), so the
+run is deterministic and tiles agree in brightness.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from ._arrays import (
+    Layout,
+    from_unit,
+    intensity_range,
+    prepare_image,
+    to_dtype,
+)
+
+__all__ = [
+    "TilePlan",
+    "TileProgress",
+    "check_known",
+    "default_tile",
+    "global_range",
+    "is_lazy",
+    "plan_tiles",
+    "tiled_steps",
+    "untiled_limit",
+]
+
+# Network output side of a tile by preset cost, on a CPU (see ``default_tile``).
+LIGHT_TILE = 512
+HEAVY_TILE = 256
+# Full-resolution channel count from which a preset counts as heavy (``paper``: 128).
+HEAVY_CHANNELS = 64
+# "auto" tiles an image only when it holds more than this many CPU tiles' worth of pixels:
+# below that one fit of the whole image fits in memory and costs less than overlapping tiles.
+AUTO_TILE_AREA = 4
+# At most this many values go into percentile estimates over a lazy or huge image.
+SAMPLE = 2**24
+# Share of an overlap, at each end, where a tile's weight is 0 (see ``_ramp``).
+MARGIN = 0.25
+
+
+class TileSnapshot(Protocol):
+    """What ``fit_tile`` yields (``restore.Snapshot`` in the tile's normalised ``(C, h, w)``)."""
+
+    step: int
+    total_steps: int
+    loss: float
+    best: np.ndarray | None
+    average: np.ndarray
+    best_step: int | None
+    score: float | None
+    scores: tuple[tuple[int, float], ...]
+    stop_reason: str | None
+
+
+@dataclass(frozen=True)
+class TileProgress:
+    """Progress of a tiled run: the fields of :class:`napari_dip.Snapshot`, for the mosaic.
+
+    :func:`tiled_steps` yields these by default; :func:`napari_dip.restore_steps` has it make
+    ``restore.TiledSnapshot`` instead, a ``Snapshot`` with the same four tile fields.
+
+    ``estimate``, ``average`` and ``best`` are one array (not three, to spare memory): the
+    finished tiles blended, plus the current tile's best estimate so far; where no tile has
+    been restored yet it holds the low end of the input's range. ``step``, ``total_steps``,
+    ``best_step`` and the steps in ``scores`` count steps over all tiles, so a progress bar or
+    a loss plot runs on; ``total_steps`` is a ceiling that shrinks as tiles stop early.
+    ``tiles_done`` of ``tiles_total`` tiles are finished; ``tile_step`` of
+    ``tile_total_steps`` is the progress within the current tile. ``loss``, ``score`` and
+    ``best_step`` belong to the current tile.
+    """
+
+    step: int
+    total_steps: int
+    loss: float
+    estimate: np.ndarray
+    average: np.ndarray
+    elapsed: float
+    stop_reason: str | None
+    dtype: np.dtype
+    best: np.ndarray | None = None
+    best_step: int | None = None
+    score: float | None = None
+    scores: tuple[tuple[int, float], ...] = ()
+    tiles_done: int = 0
+    tiles_total: int = 1
+    tile_step: int = 0
+    tile_total_steps: int = 0
+
+    @property
+    def eta(self) -> float:
+        """Seconds left to ``total_steps`` at the pace so far (an upper bound with a stop rule)."""
+        return self.elapsed / self.step * (self.total_steps - self.step) if self.step else math.nan
+
+    def result(self) -> np.ndarray:
+        """The mosaic cast to the input's dtype."""
+        return to_dtype(self.average if self.best is None else self.best, self.dtype)
+
+
+def is_lazy(array: object) -> bool:
+    """True for array-likes that read on indexing (dask, zarr, h5py): never load them whole."""
+    return (
+        not isinstance(array, np.ndarray)
+        and hasattr(array, "shape")
+        and hasattr(array, "dtype")
+        and hasattr(array, "__getitem__")
+    )
+
+
+def default_tile(full_res_channels: int, device_type: str, factor: int = 1) -> tuple[int, int]:
+    """The default tile side and overlap, in input pixels.
+
+    The cost of a step grows with the network's output pixels times its full-resolution width,
+    so light presets (``fast``: 16 channels) get 512-pixel tiles and heavy ones (``paper``: 128)
+    256 on a CPU; a CUDA GPU has the memory for twice the side (and runs larger tiles more
+    efficiently). For super-resolution the network's output is ``factor`` times the input tile,
+    so the input tile shrinks by ``factor`` (at least 32 pixels). The overlap is 1/8 of the
+    side (64 pixels for 512): wide enough for the blending ramp to hide the edge effects of
+    the network's reflection padding, small enough to waste little work (8/7 the pixels per
+    axis, plus rounding to whole tiles: 2048² in 512-pixel tiles is 5×5 tiles, 1.56× the
+    pixels).
+    """
+    side = HEAVY_TILE if full_res_channels >= HEAVY_CHANNELS else LIGHT_TILE
+    if device_type == "cuda":
+        side *= 2
+    side = max(side // factor, 32)
+    return side, side // 8
+
+
+def untiled_limit(full_res_channels: int, factor: int = 1) -> int:
+    """The most input pixels ``tile="auto"`` restores whole: ``AUTO_TILE_AREA`` CPU tiles,
+    1024² for light presets (about 2 GB on a CPU for ``fast``, measured), 512² for heavy ones,
+    whatever the device (a GPU may have less memory than the host)."""
+    side, _ = default_tile(full_res_channels, "cpu", factor)
+    return AUTO_TILE_AREA * side * side
+
+
+def _starts(n: int, tile: int, overlap: int) -> list[int]:
+    """Tile starts along an axis of length ``n``: full-size tiles, evenly spread, each
+    overlapping the next by at least ``overlap`` (one tile if ``n <= tile``)."""
+    if n <= tile:
+        return [0]
+    count = math.ceil((n - overlap) / (tile - overlap))
+    return [round(i * (n - tile) / (count - 1)) for i in range(count)]
+
+
+def _ramp(length: int, before: int, after: int) -> np.ndarray:
+    """1D weights: 0, a raised-cosine rise, 1, a fall, 0, for overlaps of ``before`` and
+    ``after`` pixels with the neighbours.
+
+    The outer quarter of an overlap (``MARGIN``) gets weight 0: there the network saw the
+    least context and reflection padding shows, so the neighbour alone covers it. The rise
+    (``sin²``) over the middle half of an overlap and the neighbour's fall (``cos²``) over the
+    same pixels sum to 1, so an image of one constant restores to that constant."""
+    weights = np.ones(length, np.float64)
+    t = np.arange(length) + 0.5
+    for size, position in ((before, t), (after, t[::-1])):
+        if size > 0:
+            margin = int(size * MARGIN)
+            ramp = np.clip((position - margin) / (size - 2 * margin), 0.0, 1.0)
+            weights = np.minimum(weights, np.sin(np.pi / 2 * ramp) ** 2)
+    return weights
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """Where the tiles lie: starts along y and x in input pixels, and the output factor."""
+
+    shape: tuple[int, int]
+    tile: int
+    overlap: int
+    factor: int
+    ys: tuple[int, ...]
+    xs: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.ys) * len(self.xs)
+
+    def tiles(self) -> Iterator[tuple[slice, slice]]:
+        """Input regions ``(rows, cols)``, row by row."""
+        th, tw = min(self.tile, self.shape[0]), min(self.tile, self.shape[1])
+        for y in self.ys:
+            for x in self.xs:
+                yield slice(y, y + th), slice(x, x + tw)
+
+    def output(self, region: tuple[slice, slice]) -> tuple[slice, slice]:
+        """The output region of an input region (``factor`` times larger)."""
+        f = self.factor
+        return tuple(slice(s.start * f, s.stop * f) for s in region)  # type: ignore[return-value]
+
+    def window(self, region: tuple[slice, slice]) -> np.ndarray:
+        """Blending weights ``(h·factor, w·factor)`` float32 of a tile: ramps (see ``_ramp``)
+        only on the sides that overlap a neighbour, over the width of that overlap."""
+        axes = []
+        for s, starts in zip(region, (self.ys, self.xs), strict=True):
+            i = starts.index(s.start)
+            before = starts[i - 1] + (s.stop - s.start) - s.start if i > 0 else 0
+            after = s.stop - starts[i + 1] if i + 1 < len(starts) else 0
+            f = self.factor
+            axes.append(_ramp((s.stop - s.start) * f, before * f, after * f))
+        return np.outer(axes[0], axes[1]).astype(np.float32)
+
+
+def plan_tiles(shape: tuple[int, int], tile: int, overlap: int, factor: int = 1) -> TilePlan:
+    """Plan overlapping ``tile``×``tile`` tiles over an image of spatial ``shape``.
+
+    Raises ``ValueError`` for a tile under 16 pixels or an overlap that is negative or not less
+    than half the tile (the blending ramps of both sides must fit in a tile).
+    """
+    if isinstance(tile, bool) or not isinstance(tile, int | np.integer) or tile < 16:
+        raise ValueError(f"tile must be an integer >= 16 (pixels), got {tile!r}")
+    if isinstance(overlap, bool) or not isinstance(overlap, int | np.integer):
+        raise ValueError(f"tile_overlap must be an integer, got {overlap!r}")
+    if not 0 <= overlap < tile / 2:
+        raise ValueError(f"tile_overlap must be >= 0 and < tile/2 = {tile / 2:g}, got {overlap}")
+    h, w = shape
+    ys, xs = _starts(h, tile, overlap), _starts(w, tile, overlap)
+    return TilePlan((h, w), int(tile), int(overlap), int(factor), tuple(ys), tuple(xs))
+
+
+def _spatial_axes(ndim: int, channel_axis: int | None) -> tuple[int, int]:
+    if channel_axis is None:
+        return 0, 1
+    c = channel_axis % ndim
+    rest = [a for a in range(ndim) if a != c]
+    return rest[0], rest[1]
+
+
+def _index(ndim: int, channel_axis: int | None, rows: slice, cols: slice) -> tuple[slice, ...]:
+    index = [slice(None)] * ndim
+    ya, xa = _spatial_axes(ndim, channel_axis)
+    index[ya], index[xa] = rows, cols
+    return tuple(index)
+
+
+def _bands(source: Any, axis: int, height: int) -> list[slice]:
+    """Row bands for a chunk-wise pass: a dask array's own chunks along ``axis`` (each chunk
+    is computed once), else bands of ``height`` rows."""
+    n = source.shape[axis]
+    chunks = getattr(source, "chunks", None)
+    if isinstance(chunks, tuple) and chunks and isinstance(chunks[axis], tuple):
+        edges = np.cumsum((0, *chunks[axis]))  # dask: block sizes per axis
+        return [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+    return [slice(a, min(a + height, n)) for a in range(0, n, height)]
+
+
+def global_range(
+    source: Any,
+    channel_axis: int | None,
+    known: np.ndarray | None = None,
+    normalize: tuple[float, float] | None = None,
+    band: int = 512,
+) -> tuple[float, float]:
+    """The intensity range of ``source``'s known pixels, read band by band.
+
+    One mapping for the whole image, so every tile is normalised the same way (per-tile ranges
+    would make tiles differ in brightness). A lazy source (dask, zarr) is read one row band at
+    a time — a dask array's own chunk rows, so each chunk is computed once — so no more than a
+    band is in memory and no computation covers the whole array; a numpy source is one band.
+    The min and max are exact (the extremes of every band); percentiles (``normalize``) come
+    from an evenly strided sample of at most ``SAMPLE`` known values, exact below that. The
+    range itself is :func:`~napari_dip._arrays.intensity_range`'s, as for untiled images.
+
+    Raises ``ValueError`` when nothing is known, known values are not finite or the image is
+    constant; ``TypeError`` for a non-numeric dtype.
+    """
+    dtype = np.dtype(source.dtype)
+    if dtype.kind not in "iuf":  # not bool, complex or objects
+        raise TypeError(f"image has dtype {dtype}; expected an integer or float array")
+    ndim = len(source.shape)
+    ya, _ = _spatial_axes(ndim, channel_axis)
+    bands = [slice(None)] if isinstance(source, np.ndarray) else _bands(source, ya, band)
+    stride = max(1, math.prod(source.shape) // SAMPLE)
+    extremes: list[np.ndarray] = []
+    samples: list[np.ndarray] = []
+    for rows in bands:
+        chw = np.asarray(source[_index(ndim, channel_axis, rows, slice(None))])
+        chw = chw[None] if channel_axis is None else np.moveaxis(chw, channel_axis % ndim, 0)
+        part = None if known is None else known[:, rows]
+        values = chw.ravel() if part is None else chw[np.broadcast_to(part, chw.shape)]
+        if values.size == 0:
+            continue
+        if not np.all(np.isfinite(values)):
+            where = " at known pixels" if known is not None else ""
+            raise ValueError(f"image contains NaN or infinite values{where}")
+        extremes.append(np.array([values.min(), values.max()]))
+        samples.append(values[::stride])
+    if not extremes:
+        raise ValueError("the mask marks every pixel as missing: nothing is known to restore from")
+    if normalize is None:
+        return intensity_range(np.concatenate(extremes))
+    return intensity_range(np.concatenate(samples), normalize)
+
+
+def check_known(plan: TilePlan, known: np.ndarray | None) -> None:
+    """Raise ``ValueError`` if a tile has no known pixel (inpainting): its fit would have
+    nothing to fit."""
+    if known is None:
+        return
+    for rows, cols in plan.tiles():
+        if not known[:, rows, cols].any():
+            raise ValueError(
+                f"the tile at rows {rows.start}-{rows.stop}, columns {cols.start}-{cols.stop} "
+                "has no known pixels: choose a larger tile"
+            )
+
+
+def tiled_steps(
+    source: Any,
+    plan: TilePlan,
+    fit_tile: Callable[
+        [np.ndarray, np.ndarray | None, tuple[float, float]], Iterator[TileSnapshot]
+    ],
+    *,
+    channel_axis: int | None = None,
+    known: np.ndarray | None = None,
+    normalize: tuple[float, float] | None = None,
+    value_range: tuple[float, float] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    snapshot_type: Callable[..., Any] = TileProgress,
+) -> Iterator[Any]:
+    """Restore ``source`` tile by tile with ``fit_tile``, yielding mosaics of the progress.
+
+    Parameters
+    ----------
+    source : array-like
+        ``(H, W)``, or multichannel with ``channel_axis``; numpy or lazy (dask, zarr): each
+        tile is read with ``source[region]``, the array is never loaded whole.
+    plan : TilePlan
+        From :func:`plan_tiles` over the spatial shape.
+    fit_tile : callable
+        ``fit_tile(unit, known, (lo, hi))`` restores one tile given as ``(C, h, w)`` float32
+        in [0, 1] (the whole image's mapping of ``lo..hi``) and its ``(C or 1, h, w)``
+        known-pixel mask (or None), and yields snapshots whose ``best`` is ``(C, h·f, w·f)``
+        in [0, 1]; the last one has ``stop_reason`` set.
+    known : ndarray, optional
+        Inpainting: ``(C or 1, H, W)`` bool, True where the pixel is known. Every tile must
+        hold some known pixels (checked first; a larger tile helps).
+    normalize : (float, float), optional
+        Percentiles mapped to 0 and 1 (see :func:`global_range`); default min and max.
+    value_range : (float, float), optional
+        The mapping, when the caller has already computed it with :func:`global_range`
+        (otherwise that pass runs here, in the generator: on a worker thread, not the GUI's).
+    should_stop : callable, optional
+        Checked before each tile starts (``fit_tile`` should check it every step too); when it
+        turns true the run ends with the finished tiles and the current tile's best so far.
+    snapshot_type : callable
+        Makes each snapshot from :class:`TileProgress`'s fields as keywords (default: that).
+
+    Memory: the output mosaic and the blending weights, float32, ``factor²`` times the input's
+    pixels (times channels for the mosaic), plus one tile read at a time and one snapshot copy.
+    """
+    start = time.perf_counter()
+    ndim = len(source.shape)
+    check_known(plan, known)
+    if value_range is None:
+        value_range = global_range(source, channel_axis, known, normalize, band=plan.tile)
+    lo, hi = value_range
+    f = plan.factor
+    out_h, out_w = plan.shape[0] * f, plan.shape[1] * f
+    channels = 1 if channel_axis is None else source.shape[channel_axis % ndim]
+    mosaic = np.zeros((channels, out_h, out_w), np.float32)  # blended unit values
+    weight = np.zeros((out_h, out_w), np.float32)
+    layout = Layout(np.dtype(source.dtype), lo, hi, _layout_axis(ndim, channel_axis), ndim)
+    total = len(plan)
+    done = 0  # tiles whose fit ended by itself
+    steps_done = 0  # steps of the tiles merged so far
+    per_tile = 0  # the latest tile's step ceiling
+
+    def snapshot(
+        snap: TileSnapshot | None,
+        offset: int,
+        current: tuple[tuple[slice, slice], np.ndarray] | None,
+        reason: str | None,
+    ) -> Any:
+        """The mosaic so far, plus ``current = (output region, window)``'s best estimate."""
+        values = from_unit(mosaic, layout)  # a fresh float32 copy in the caller's range
+        if current is not None and snap is not None:
+            (rows, cols), win = current
+            part = _blend(mosaic[:, rows, cols], weight[rows, cols], snap.best, win)
+            values[_index(ndim, channel_axis, rows, cols)] = from_unit(part, layout)
+        tile_step = 0 if snap is None else snap.step
+        step = offset + tile_step
+        running = current is not None
+        left = (per_tile - tile_step if running else 0) + (total - done - running) * per_tile
+        best_step = None if snap is None else snap.best_step
+        return snapshot_type(
+            step=step,
+            total_steps=max(step + left, step, 1),
+            loss=math.nan if snap is None else snap.loss,
+            estimate=values,
+            average=values,
+            best=values,
+            best_step=None if best_step is None else offset + best_step,
+            score=None if snap is None else snap.score,
+            scores=() if snap is None else tuple((offset + s, v) for s, v in snap.scores),
+            elapsed=time.perf_counter() - start,
+            stop_reason=reason,
+            dtype=layout.dtype,
+            tiles_done=done,
+            tiles_total=total,
+            tile_step=tile_step,
+            tile_total_steps=per_tile,
+        )
+
+    last: TileSnapshot | None = None
+    offset = 0  # the step count before the latest tile
+    reasons: list[str] = []
+    warned: set[type[Warning]] = set()
+    for region in plan.tiles():
+        if should_stop is not None and should_stop():
+            break
+        rows, cols = region
+        out_region = plan.output(region)
+        tile = np.asarray(source[_index(ndim, channel_axis, rows, cols)])
+        part = None if known is None else known[:, rows, cols]
+        with warnings.catch_warnings(record=True) as caught:  # e.g. saturation, per tile
+            warnings.simplefilter("always")
+            unit, _ = prepare_image(tile, channel_axis, part, value_range=(lo, hi))
+        for warning in caught:  # once per kind and run, not once per tile
+            if warning.category not in warned:
+                warned.add(warning.category)
+                warnings.warn(f"{warning.message} (tile {done + 1})", warning.category, 2)
+        del tile
+        win = plan.window(region)
+        offset = steps_done
+        run = fit_tile(unit, part, (lo, hi))
+        try:
+            for last in run:
+                per_tile = last.total_steps
+                if last.stop_reason is None:
+                    yield snapshot(last, offset, (out_region, win), None)
+        finally:
+            run.close()  # frees the tile's network before the next one is built
+        del run
+        assert last is not None and last.stop_reason is not None
+        rows_o, cols_o = out_region
+        mosaic[:, rows_o, cols_o] = _blend(
+            mosaic[:, rows_o, cols_o], weight[rows_o, cols_o], last.best, win
+        )
+        weight[rows_o, cols_o] += win
+        steps_done += last.step
+        if last.stop_reason == "stopped on request":
+            break  # the tile's best so far stays in, as shown
+        done += 1
+        reasons.append(last.stop_reason)
+        if done < total:  # the finished tile, with its last scores
+            yield snapshot(last, offset, None, None)
+    if done == total:
+        reason = f"all {total} tiles done; last tile: {reasons[-1]}"
+    else:
+        reason = "stopped on request"
+    yield snapshot(last, offset, None, reason)
+
+
+def _blend(
+    mosaic: np.ndarray, weight: np.ndarray, tile: np.ndarray | None, win: np.ndarray
+) -> np.ndarray:
+    """The weighted mean of what a region holds (``mosaic`` with weights ``weight``) and a
+    new ``tile`` with weights ``win``."""
+    assert tile is not None
+    total = weight + win
+    mixed = mosaic * weight + tile * win
+    return np.divide(mixed, total, out=np.zeros_like(mixed), where=total > 0)
+
+
+def _layout_axis(ndim: int, channel_axis: int | None) -> int | None:
+    return None if channel_axis is None else channel_axis % ndim

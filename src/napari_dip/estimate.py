@@ -1,0 +1,115 @@
+"""How long a restoration will take, said before it starts: a few real steps, timed.
+
+A step's cost depends on the machine, the threads free right now, the device, the precision
+and the image size in ways no formula predicts well (a 2-core laptop under load and an idle
+workstation differ tenfold), so the estimate times the real network on the real size.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._arrays import pad_reflect
+
+__all__ = ["TimeEstimate", "estimate_time"]
+
+
+def _format(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """Seconds per step, measured, and the step counts a run typically and at most takes."""
+
+    seconds_per_step: float
+    typical_steps: int
+    max_steps: int
+
+    @property
+    def typical_seconds(self) -> float:
+        return self.seconds_per_step * self.typical_steps
+
+    @property
+    def max_seconds(self) -> float:
+        return self.seconds_per_step * self.max_steps
+
+    def __str__(self) -> str:
+        if self.typical_steps >= self.max_steps:
+            return f"about {_format(self.max_seconds)} ({self.max_steps} steps)"
+        return (
+            f"typically about {_format(self.typical_seconds)} (~{self.typical_steps} steps), "
+            f"at most {_format(self.max_seconds)} ({self.max_steps} steps)"
+        )
+
+
+def estimate_time(
+    shape: tuple[int, ...],
+    *,
+    task: str = "denoise",
+    factor: int | None = None,
+    channels: int = 1,
+    preset: str = "fast",
+    steps: int | None = None,
+    stop: str | None = "auto",
+    device: str = "auto",
+    precision: str = "auto",
+    timed_steps: int = 3,
+) -> TimeEstimate:
+    """Estimate a 2D restoration's run time by timing ``timed_steps`` steps (after one warm-up
+    step) of the real network at the real, padded size, on the real device.
+
+    ``shape`` is the observed image's ``(H, W)``. "Typical" is the preset's step count for the
+    task (where runs at about 256×256 usually end with an automatic stop); "at most" is the step
+    budget (``steps``, or the default ceiling). Takes about ``timed_steps + 1`` steps of time.
+    """
+    import torch
+
+    from . import engine
+    from .restore import default_steps
+
+    chosen = engine.get_preset(preset)
+    scale = int(factor or 1)
+    net = chosen.network
+    multiple = net.multiple // math.gcd(net.multiple, scale)
+    minimum = -(-2 * net.multiple // scale)  # the same padding rule as restore_steps
+    h, w = (int(n) for n in shape[-2:])
+    padded, _ = pad_reflect(np.zeros((1, h, w), np.float32), multiple, minimum)
+    ph, pw = padded.shape[1:]
+    dev = engine.resolve_device(device)
+    operator: engine.Operator = engine.Downsample(scale) if scale > 1 else engine.Identity()
+    y = torch.rand(1, channels, ph, pw, generator=torch.Generator().manual_seed(0))
+    prior = engine.build_prior(
+        chosen,
+        (ph * scale, pw * scale),
+        channels,
+        perturb_std=chosen.task(task).perturb_std,
+        seed=0,
+        device=dev,
+    )
+    problem = engine.Problem(y, operator).to(dev)
+
+    def run(n: int) -> float:
+        settings = engine.FitSettings(steps=n, snapshot_every=n, precision=precision)
+        start = time.perf_counter()
+        for _ in engine.fit(problem, prior, settings):  # one snapshot at the end: a sync
+            pass
+        return time.perf_counter() - start
+
+    run(1)  # allocator, kernel selection
+    per_step = run(timed_steps) / timed_steps
+    ceiling = steps if steps is not None else default_steps(preset, task, stop)
+    return TimeEstimate(per_step, min(chosen.task(task).steps, ceiling), ceiling)

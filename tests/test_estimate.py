@@ -1,0 +1,29 @@
+"""The run-time estimate said before a run starts."""
+
+from __future__ import annotations
+
+import pytest
+
+import napari_dip
+from napari_dip.estimate import TimeEstimate
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_estimate_times_real_steps_and_scales_to_the_budget():
+    est = napari_dip.estimate_time((48, 40), preset="fast")
+    assert 0 < est.seconds_per_step < 10
+    assert est.typical_steps <= est.max_steps == napari_dip.restore.default_steps("fast", "denoise")
+    assert est.max_seconds == pytest.approx(est.seconds_per_step * est.max_steps)
+    assert "steps" in str(est)
+
+
+def test_estimate_for_super_resolution_and_a_fixed_budget():
+    est = napari_dip.estimate_time((20, 24), task="super_resolve", factor=2, steps=50, stop="none")
+    assert est.max_steps == est.typical_steps == 50
+    assert str(est).startswith("about ")
+
+
+def test_estimate_text_reads_well():
+    est = TimeEstimate(seconds_per_step=0.05, typical_steps=1000, max_steps=3000)
+    assert str(est) == "typically about 50 s (~1000 steps), at most 2 min 30 s (3000 steps)"

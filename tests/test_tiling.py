@@ -1,0 +1,262 @@
+"""Big images: tiles blend without seams, agree with untiled runs, read dask lazily, stop well.
+
+Small images (112×112) in 64-pixel tiles with a 16-pixel overlap (2×2 tiles), few steps,
+fixed seeds, one torch thread.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from napari_dip import denoise, inpaint, restore_steps, super_resolve
+from napari_dip._tiling import _ramp, plan_tiles
+from napari_dip.restore import TiledSnapshot
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+SIZE, TILE, OVERLAP = 112, 64, 16
+RUN = {"update_every": 1000, "device": "cpu", "stop": "none"}
+
+
+@pytest.fixture(scope="module")
+def noisy() -> np.ndarray:
+    """A noisy, statistically uniform texture (smoothed noise): no place in it differs from
+    another, so a higher difference across tile edges than elsewhere can only be a seam
+    (a natural image's edges could sit on a tile border by chance)."""
+    rng = np.random.default_rng(0)
+    field = ndimage.gaussian_filter(rng.normal(size=(SIZE, SIZE)), 3)
+    clean = (field - field.min()) / np.ptp(field) * 175 + 40
+    return np.clip(clean + rng.normal(0, 20, clean.shape), 0, 255).astype(np.uint8)
+
+
+def _tile_edges(shape: tuple[int, int], tile: int, overlap: int) -> list[int]:
+    """Where a tile's contribution starts or ends, inside the image."""
+    plan = plan_tiles(shape, tile, overlap)
+    return sorted({e for y in plan.ys for e in (y, y + tile) if 0 < e < shape[0]})
+
+
+def _border_and_rest(image: np.ndarray, edges: list[int]) -> tuple[float, float]:
+    """Mean |difference| of neighbouring pixels across tile edges, and everywhere else."""
+    out = image.astype(np.float64)
+    dx, dy = np.abs(np.diff(out, axis=1)), np.abs(np.diff(out, axis=0))
+    cut = [e - 1 for e in edges]  # dx[:, j] compares pixels j and j + 1
+    rest = np.ones(dx.shape[1], bool)
+    rest[cut] = False
+    border = np.concatenate([dx[:, cut].ravel(), dy[cut, :].ravel()])
+    other = np.concatenate([dx[:, rest].ravel(), dy[rest, :].ravel()])
+    return float(border.mean()), float(other.mean())
+
+
+# --- the plan and the window -----------------------------------------------------------------
+
+
+def test_plan_covers_the_image_with_full_tiles_and_weights():
+    plan = plan_tiles((300, 130), 96, 16)
+    assert plan.ys[0] == 0 and plan.ys[-1] + 96 == 300
+    assert all(b - a <= 96 - 16 for a, b in zip(plan.ys, plan.ys[1:], strict=False))
+    weight = np.zeros((300, 130))
+    for region in plan.tiles():
+        assert region[0].stop - region[0].start == 96
+        weight[region] += plan.window(region)
+    np.testing.assert_allclose(weight, 1.0, atol=1e-5)  # sin² and cos² ramps sum to 1
+    ramp = _ramp(64, 16, 16)  # zero on the outer 4 pixels, sums to 1 with the neighbour's
+    assert np.all(ramp[:4] == 0) and np.all(ramp[4:60] > 0) and np.allclose(ramp[16:48], 1)
+    np.testing.assert_allclose(ramp[:16] + ramp[-16:], 1.0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("tile", "overlap", "message"),
+    [(8, 0, "tile must be"), (64, 32, "tile_overlap"), (64, -1, "tile_overlap"), ("x", 4, "tile")],
+)
+def test_bad_tile_arguments_are_named(noisy, tile, overlap, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        restore_steps(noisy, tile=tile, tile_overlap=overlap, **RUN)
+
+
+def test_tiling_module_does_not_import_torch():
+    code = "import sys, napari_dip._tiling; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- restoration through tiles -------------------------------------------------------------
+
+
+def test_no_seam_across_tile_borders(noisy):
+    """Blended tiles: neighbours across tile edges differ no more than elsewhere; the same
+    tiles butted together without overlap (the control) show the seam the test looks for."""
+    blended = denoise(noisy, tile=TILE, tile_overlap=OVERLAP, steps=30, **RUN)
+    border, rest = _border_and_rest(blended, _tile_edges(noisy.shape, TILE, OVERLAP))
+    assert border <= 1.15 * rest, (border, rest)  # measured: 0.99 × (2.18 vs 2.20)
+    butted = denoise(noisy[:96, :96], tile=48, tile_overlap=0, steps=30, **RUN)
+    border0, rest0 = _border_and_rest(butted, [48])
+    assert border0 > 2 * rest0, (border0, rest0)  # measured 7×: the first assertion can fail
+
+
+def test_tiled_matches_untiled_on_a_smooth_image():
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE] / SIZE
+    blob = 20000 * np.exp(-((yy - 0.4) ** 2 + (xx - 0.6) ** 2) / 0.1)
+    smooth = (blob + 5000 * xx + 1000).astype(np.uint16)
+    tiled = denoise(smooth, tile=TILE, tile_overlap=OVERLAP, steps=40, **RUN)
+    whole = denoise(smooth, tile=None, steps=40, **RUN)
+    assert tiled.dtype == np.uint16 and tiled.shape == smooth.shape
+    span = float(smooth.max() - smooth.min())
+    gap = np.abs(tiled.astype(float) - whole).mean() / span
+    assert gap < 0.04, gap
+    assert np.abs(tiled.astype(float) - smooth).mean() / span < 0.04
+
+
+def test_progress_counts_tiles_and_steps(noisy):
+    snaps = list(restore_steps(noisy, tile=TILE, tile_overlap=OVERLAP, steps=4, **RUN))
+    assert all(isinstance(s, TiledSnapshot) for s in snaps)
+    assert [s.tiles_done for s in snaps] == [1, 2, 3, 4]
+    assert [s.step for s in snaps] == [4, 8, 12, 16] and snaps[-1].total_steps == 16
+    assert snaps[-1].stop_reason.startswith("all 4 tiles done")
+    assert all(s.stop_reason is None for s in snaps[:-1])
+    first = snaps[0].result()
+    assert first.shape == noisy.shape and first.dtype == np.uint8
+    assert np.all(first[-30:, -30:] == noisy.min())  # not restored yet: the range's low end
+    assert not np.array_equal(first[:40, :40], np.full((40, 40), noisy.min()))
+
+
+def test_stop_keeps_the_finished_tiles(noisy):
+    full = denoise(noisy, tile=TILE, tile_overlap=OVERLAP, steps=6, **RUN)
+    snaps = []
+    for snap in restore_steps(
+        noisy,
+        tile=TILE,
+        tile_overlap=OVERLAP,
+        steps=6,
+        should_stop=lambda: bool(snaps) and snaps[-1].tiles_done >= 1,
+        **RUN,
+    ):
+        snaps.append(snap)
+    last = snaps[-1]
+    assert last.stop_reason == "stopped on request" and last.tiles_done == 1
+    out = last.result()
+    own = slice(0, SIZE - TILE)  # covered by the first tile only
+    np.testing.assert_array_equal(out[own, own], full[own, own])
+    assert np.all(out[TILE:, TILE:] == noisy.min())  # never started
+
+
+def test_dask_array_is_read_tile_by_tile(noisy):
+    """A dask array whose blocks log every computation: each compute (range pass, tiles)
+    covers a fraction of the blocks, never the whole array; the result is the numpy one."""
+    da = pytest.importorskip("dask.array")
+    from dask.callbacks import Callback
+
+    computes: list[list[tuple]] = []
+
+    class Log(Callback):
+        def _start(self, dsk):
+            computes.append([])
+
+    def block(block_info=None):
+        (r0, r1), (c0, c1) = block_info[None]["array-location"]
+        computes[-1].append((r0, c0))
+        return noisy[r0:r1, c0:c1]
+
+    lazy = da.map_blocks(block, chunks=((16,) * 7, (16,) * 7), dtype=noisy.dtype)
+    with Log():
+        snaps = list(restore_steps(lazy, tile=TILE, tile_overlap=OVERLAP, steps=3, **RUN))
+    blocks = 7 * 7
+    assert computes and max(len(c) for c in computes) <= 5 * 5 < blocks
+    assert len({b for c in computes for b in c}) == blocks  # every part was read at some time
+    numpy_run = denoise(noisy, tile=TILE, tile_overlap=OVERLAP, steps=3, **RUN)
+    np.testing.assert_array_equal(snaps[-1].result(), numpy_run)
+
+
+def test_small_dask_array_is_restored_whole(noisy):
+    da = pytest.importorskip("dask.array")
+    out = denoise(da.from_array(noisy[:64, :64], chunks=32), steps=2, **RUN)
+    assert isinstance(out, np.ndarray) and out.shape == (64, 64)
+
+
+def test_super_resolution_and_inpainting_through_tiles(noisy):
+    up = super_resolve(noisy, 2, tile=TILE, tile_overlap=OVERLAP, steps=3, **RUN)
+    assert up.shape == (2 * SIZE, 2 * SIZE) and up.dtype == np.uint8
+    assert up.min() > noisy.min()  # every output tile was filled: none kept the low end
+    rgb = np.stack([noisy, noisy[::-1], noisy.T], axis=-1)
+    missing = np.zeros(noisy.shape, bool)
+    missing[50:60, 50:60] = True
+    filled = inpaint(rgb, missing, channel_axis=-1, tile=TILE, tile_overlap=OVERLAP, steps=3, **RUN)
+    assert filled.shape == rgb.shape and filled.dtype == np.uint8
+    hole = np.zeros(noisy.shape, bool)
+    hole[:, :] = True
+    hole[:TILE, :TILE] = False
+    with pytest.raises(ValueError, match="no known pixels"):
+        inpaint(noisy, hole, tile=TILE // 2, tile_overlap=4, steps=2, **RUN)
+
+
+def test_cli_tile_option(tmp_path, noisy):
+    import tifffile
+
+    from napari_dip.cli import main
+
+    source, out = tmp_path / "big.tif", tmp_path / "out.tif"
+    tifffile.imwrite(source, noisy.astype(np.uint16) * 100)
+    args = ["denoise", str(source), "-o", str(out), "--steps", "2", "--stop", "none", "-q"]
+    assert main([*args, "--tile", "64", "--tile-overlap", "16", "--device", "cpu"]) == 0
+    result = tifffile.imread(out)
+    assert result.shape == noisy.shape and result.dtype == np.uint16
+    assert main([*args, "--tile", "8", "--device", "cpu"]) == 1  # a clear error, no file
+
+
+def test_widget_restores_a_dask_layer_in_tiles(make_napari_viewer_proxy, qtbot, noisy):
+    da = pytest.importorskip("dask.array")
+    viewer = make_napari_viewer_proxy()
+    viewer.add_image(da.from_array(noisy, chunks=32), name="big")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-dip", "Denoise")
+    widget.preset.value = "fast"
+    widget.stop_rule.value = "none"
+    widget.steps.value = 2
+    widget.update_every.value = 1
+    widget.device.value = "cpu"
+    widget.tile.value = TILE
+    shown: list[str] = []
+    widget.progress.valueChanged.connect(lambda _: shown.append(widget.progress.format()))
+    widget.run_button.click()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    out = viewer.layers["big [denoised]"]
+    assert out.data.shape == noisy.shape and out.data.dtype == np.uint8
+    assert out.metadata["tile"] == TILE
+    assert out.metadata["stop_reason"].startswith("all 4 tiles done")
+    assert any("tile 2/4" in text for text in shown), shown
+
+
+@pytest.mark.parametrize(
+    ("shape", "preset", "factor", "side"),
+    [
+        ((1024, 1024), "fast", 1, None),  # 1 megapixel: restored whole
+        ((1100, 1000), "fast", 1, 512),
+        ((600, 600), "fast", 1, None),
+        ((600, 600), "paper", 1, 256),  # a heavy network tiles sooner, in smaller tiles
+        ((300, 300), "fast", 4, 128),  # super-resolution: tiles of the low-resolution input
+    ],
+)
+def test_auto_tiles_follow_the_preset_cost(shape, preset, factor, side):
+    from napari_dip.engine import get_preset
+    from napari_dip.restore import _tile_plan
+
+    plan = _tile_plan(shape, None, factor, "auto", None, get_preset(preset), "cpu")
+    assert (plan and plan.tile) == side
+    if plan is not None:
+        assert plan.overlap == side // 8 and plan.factor == factor
+
+
+def test_range_of_a_dask_array_is_the_numpy_one(noisy):
+    da = pytest.importorskip("dask.array")
+    from napari_dip._tiling import global_range
+
+    lazy = da.from_array(noisy, chunks=16)
+    assert global_range(lazy, None) == (noisy.min(), noisy.max())
+    percentiles = global_range(lazy, None, None, (1, 99))
+    np.testing.assert_allclose(percentiles, np.percentile(noisy, (1, 99)))
+    bad = noisy.astype(np.float32)
+    bad[70, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        global_range(da.from_array(bad, chunks=16), None)
