@@ -91,7 +91,14 @@ def psnr(truth: np.ndarray, x: np.ndarray) -> float:
 
 
 def run_one(
-    task: str, image: str, preset: str, size: int, max_steps: int, every: int, device: str
+    task: str,
+    image: str,
+    preset: str,
+    size: int,
+    max_steps: int,
+    every: int,
+    device: str,
+    precision: str = "auto",
 ) -> tuple[list[dict], dict]:
     """One fit, all rules watching. Returns the table rows and the curves."""
     from napari_dip import restore_steps
@@ -117,6 +124,7 @@ def run_one(
         stop=panel,
         update_every=every,
         device=device,
+        precision=precision,
         **options,
     ):
         curve["step"].append(snap.step)
@@ -261,6 +269,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--curves", type=Path, default=Path("early_stopping_curves.json"))
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--precision", default="auto", help="auto, float32, bfloat16, float16")
     args = parser.parse_args()
 
     import torch
@@ -282,7 +291,7 @@ def main() -> None:
                     args.budget_factor * get_preset(preset).task(kind).steps
                 )
                 new_rows, curve = run_one(
-                    task, image, preset, args.size, steps, args.every, args.device
+                    task, image, preset, args.size, steps, args.every, args.device, args.precision
                 )
                 rows += new_rows
                 curves.append(curve)
@@ -296,7 +305,8 @@ def main() -> None:
     print(
         f"\nmachine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, device {resolve_device(args.device)}, "
-        f"{args.size}×{args.size} grey; PSNR sampled every {args.every} steps\n"
+        f"{args.size}×{args.size} grey, precision {args.precision}; PSNR sampled every "
+        f"{args.every} steps\n"
     )
     print_tables(rows)
     print(f"\ncurves: {args.curves}")
