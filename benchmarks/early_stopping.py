@@ -47,6 +47,7 @@ def rules() -> dict:
         "wmv (default)": WindowedVariance(),
         "wmv P=150": WindowedVariance(patience=150),
         "wmv P=300": WindowedVariance(patience=300),
+        "wmv burn-in 400": WindowedVariance(burn_in=400),
         "wmv P=1000 raw (paper)": WindowedVariance(patience=1000, keep="estimate"),
         "wmv raw": WindowedVariance(keep="estimate"),
         "emv": ExponentialVariance(),

@@ -225,3 +225,17 @@ def test_snapshot_eta_counts_to_the_expected_stop():
     assert snap.eta == pytest.approx(0.1 * 2900)
     soon = Snapshot(100, 3000, 0.0, x, x, 10.0, expected_steps=700)
     assert soon.eta == pytest.approx(0.1 * 600)
+
+
+def test_burn_in_ignores_an_early_minimum():
+    # A dip at step 50 (inside the burn-in), the real minimum at step 400.
+    scores = [1.0 - 0.9 * (t == 50) + abs(t - 400) / 1000 for t in range(1, 1201)]
+    xs = torch.arange(1, 1201, dtype=torch.float32)[:, None, None, None] * torch.ones(1, 2, 2)
+    plain = ScriptedMinimum(scores, window=10, patience=200)
+    feed(plain, xs)
+    assert plain.best_step == 50  # fooled by the early dip
+    guarded = ScriptedMinimum(scores, window=10, patience=200, burn_in=100)
+    assert feed(guarded, xs) == 600
+    assert guarded.best_step == 400 and torch.all(guarded.best == 400)
+    with pytest.raises(ValueError, match="burn_in"):
+        WindowedVariance(burn_in=-1)

@@ -195,10 +195,13 @@ class _MinimumTracker(StopRule):
     """Shared by the variance rules: track the score's minimum on the device (no sync) and
     stop when it has not improved for ``patience`` steps."""
 
-    def __init__(self, *, patience: int, keep: str, check_every: int) -> None:
+    def __init__(self, *, patience: int, keep: str, check_every: int, burn_in: int = 0) -> None:
         if int(patience) != patience or patience < 1:
             raise ValueError(f"patience must be a positive integer, got {patience!r}")
+        if int(burn_in) != burn_in or burn_in < 0:
+            raise ValueError(f"burn_in must be an integer >= 0, got {burn_in!r}")
         self.patience = int(patience)
+        self.burn_in = int(burn_in)  # no minimum is taken before this step
         super().__init__(keep=keep, check_every=check_every)
 
     def reset(self) -> None:
@@ -206,6 +209,8 @@ class _MinimumTracker(StopRule):
         self._min: torch.Tensor | None = None
 
     def _track(self, step: int, score: torch.Tensor, keep: torch.Tensor) -> None:
+        if step < self.burn_in:
+            return
         if self._min is None:
             self._min = score.clone()
             self._best = keep.clone()
@@ -248,6 +253,9 @@ class WindowedVariance(_MinimumTracker):
     mean gap to the oracle 0.41 dB denoising, 0.01 dB inpainting, 0.00 dB ×4 SR, never worse
     than the input; with 300 one run stopped at step 470, 5.9 dB below the oracle).
 
+    ``burn_in``: no minimum is taken before this step (the variance can dip early, before the
+    PSNR peak; see ``benchmarks/early_stopping.py``).
+
     Cost: a ring buffer of ``window`` images plus three more (window mean, best, scratch) on
     the fit's device: ``(window + 3) × C × H × W × 4`` bytes, e.g. 6.6 MB for a 128×128 grey
     image and 320 MB for 512×512 RGB at ``window=100``. Per step O(#pixels): the window mean
@@ -265,11 +273,12 @@ class WindowedVariance(_MinimumTracker):
         *,
         keep: str = "average",
         check_every: int = 10,
+        burn_in: int = 0,
     ) -> None:
         if int(window) != window or window < 2:
             raise ValueError(f"window must be an integer >= 2, got {window!r}")
         self.window = int(window)
-        super().__init__(patience=patience, keep=keep, check_every=check_every)
+        super().__init__(patience=patience, keep=keep, check_every=check_every, burn_in=burn_in)
 
     def reset(self) -> None:
         super().reset()
@@ -279,7 +288,10 @@ class WindowedVariance(_MinimumTracker):
         self._count = 0
 
     def describe(self) -> str:
-        return f"window={self.window}, patience={self.patience}, keep={self.keep!r}"
+        return (
+            f"window={self.window}, patience={self.patience}, burn_in={self.burn_in}, "
+            f"keep={self.keep!r}"
+        )
 
     def _exact(self) -> None:
         assert self._buffer is not None
