@@ -142,6 +142,8 @@ def test_blurriness_and_sharpness_rank_a_blurred_image_below_the_sharp_one():
 def test_budget_and_factory():
     assert feed(FixedBudget(), stream(50)) is None
     assert isinstance(make_stop_rule("auto"), WindowedVariance)
+    assert make_stop_rule("auto").burn_in == make_stop_rule("wmv").burn_in == 400
+    assert make_stop_rule("wmv", burn_in=0).burn_in == 0
     assert isinstance(make_stop_rule(None), FixedBudget)
     assert isinstance(make_stop_rule("none"), FixedBudget)
     assert isinstance(make_stop_rule("emv"), ExponentialVariance)
