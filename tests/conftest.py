@@ -35,3 +35,20 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def errors():
+    """Messages of the error notifications shown during the test (napari imported lazily)."""
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    seen: list = []
+    notification_manager.notification_ready.connect(seen.append)
+    yield lambda: [str(n.message) for n in seen if n.severity == NotificationSeverity.ERROR]
+    notification_manager.notification_ready.disconnect(seen.append)
+
+
+def dock(viewer, name: str):
+    """Open one of the plugin's dock widgets in ``viewer`` and return it."""
+    _, widget = viewer.window.add_plugin_dock_widget("napari-dip", name)
+    return widget

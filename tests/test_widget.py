@@ -10,29 +10,15 @@ import sys
 
 import numpy as np
 import pytest
-from napari.utils.notifications import NotificationSeverity, notification_manager
 from skimage.metrics import peak_signal_noise_ratio as psnr
 
+from conftest import dock
 from napari_dip import samples
 
 TIMEOUT_MS = 60_000
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture
-def errors():
-    """Messages of the error notifications shown during the test."""
-    seen: list = []
-    notification_manager.notification_ready.connect(seen.append)
-    yield lambda: [str(n.message) for n in seen if n.severity == NotificationSeverity.ERROR]
-    notification_manager.notification_ready.disconnect(seen.append)
-
-
-def dock(viewer, name: str):
-    _, widget = viewer.window.add_plugin_dock_widget("napari-dip", name)
-    return widget
 
 
 def configure(widget, steps: int, update_every: int, **values) -> None:

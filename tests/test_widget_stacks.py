@@ -7,24 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from napari.utils.notifications import NotificationSeverity, notification_manager
+
+from conftest import dock
 
 TIMEOUT_MS = 60_000
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture
-def errors():
-    seen: list = []
-    notification_manager.notification_ready.connect(seen.append)
-    yield lambda: [str(n.message) for n in seen if n.severity == NotificationSeverity.ERROR]
-    notification_manager.notification_ready.disconnect(seen.append)
-
-
-def dock(viewer, name: str):
-    _, widget = viewer.window.add_plugin_dock_widget("napari-dip", name)
-    return widget
 
 
 def configure(widget, **values) -> None:
