@@ -79,13 +79,12 @@ def estimate_time(
     import torch
 
     from . import engine
-    from .restore import default_steps
+    from .restore import default_steps, padding_rule
 
     chosen = engine.get_preset(preset)
     scale = int(factor or 1)
     net = chosen.network
-    multiple = net.multiple // math.gcd(net.multiple, scale)
-    minimum = -(-2 * net.multiple // scale)  # the same padding rule as restore_steps
+    multiple, minimum = padding_rule(net.multiple, scale)
     h, w = (int(n) for n in shape[-2:])
     padded, _ = pad_reflect(np.zeros((1, h, w), np.float32), multiple, minimum)
     ph, pw = padded.shape[1:]

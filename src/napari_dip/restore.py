@@ -105,10 +105,7 @@ class Snapshot:
         """Seconds left at the pace so far: to ``expected_steps`` when the stop rule can tell
         (an automatic stop usually comes long before the ``total_steps`` ceiling), else to
         ``total_steps``."""
-        if not self.step:
-            return math.nan
-        end = self.total_steps if self.expected_steps is None else self.expected_steps
-        return self.elapsed / self.step * max(0, min(end, self.total_steps) - self.step)
+        return engine.seconds_left(self.elapsed, self.step, self.total_steps, self.expected_steps)
 
     def result(self) -> np.ndarray:
         """The chosen (best) estimate cast to the input's dtype: what the one-shot functions
@@ -377,6 +374,15 @@ def restore_steps(
     )
 
 
+def padding_rule(network_multiple: int, scale: int = 1) -> tuple[int, int]:
+    """How the observation is padded for a network: to a multiple of the first value, at least
+    the second. The network's output side (``scale`` × observed) must be a multiple of
+    ``network_multiple``, and its deepest scale must keep at least 2 pixels for the reflection
+    padding."""
+    multiple = network_multiple // math.gcd(network_multiple, scale)
+    return multiple, -(-2 * network_multiple // scale)
+
+
 def _run(
     unit: np.ndarray,
     layout: Layout,
@@ -399,8 +405,7 @@ def _run(
     if unit.ndim == 4:
         preset = _volume_preset(preset, unit.shape[1])
     net = preset.network
-    multiple = net.multiple // math.gcd(net.multiple, scale)
-    minimum = -(-2 * net.multiple // scale)
+    multiple, minimum = padding_rule(net.multiple, scale)
     depth = (net.multiple_z, 2 * net.multiple_z) if unit.ndim == 4 else (1, 0)
     y, offsets = pad_reflect(unit, multiple, minimum, *depth)
     scales = (1,) * (unit.ndim - 3) + (scale, scale)  # super-resolution: Y and X only

@@ -14,7 +14,18 @@ from .priors import Prior
 from .problem import Problem
 from .stopping import FixedBudget, StopRule
 
-__all__ = ["FitSettings", "Snapshot", "fit"]
+__all__ = ["FitSettings", "Snapshot", "fit", "seconds_left"]
+
+
+def seconds_left(
+    elapsed: float, step: int, total_steps: int, expected_steps: int | None = None
+) -> float:
+    """Time left at the pace so far: to ``expected_steps`` (where a stop rule expects to end,
+    capped at ``total_steps``) when known, else to ``total_steps``; NaN before the first step."""
+    if not step:
+        return math.nan
+    end = total_steps if expected_steps is None else min(expected_steps, total_steps)
+    return elapsed / step * max(0, end - step)
 
 
 @dataclass(frozen=True)
@@ -58,10 +69,7 @@ class Snapshot:
     def eta(self) -> float:
         """Seconds left at the pace so far: to ``expected_steps`` (where the stop rule expects
         to end, capped at ``total_steps``) when known, else to ``total_steps``."""
-        if not self.step:
-            return math.nan
-        end = self.total_steps if self.expected_steps is None else self.expected_steps
-        return self.seconds_per_step * max(0, min(end, self.total_steps) - self.step)
+        return seconds_left(self.elapsed, self.step, self.total_steps, self.expected_steps)
 
 
 @dataclass(frozen=True)
