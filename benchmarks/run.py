@@ -28,31 +28,10 @@ import time
 
 import numpy as np
 
+from early_stopping import degrade  # one definition of each task's observation
+
 TASKS = {"denoise": "denoise σ=25", "inpaint": "inpaint 50%", "super_resolve": "SR ×4"}
-
-
-def degrade(task: str, clean: np.ndarray) -> tuple[np.ndarray, dict, np.ndarray]:
-    """The observation, the restore options it needs, and the do-nothing baseline."""
-    import torch
-
-    from napari_dip.samples import degrade_resolution
-
-    rng = np.random.default_rng(0)
-    if task == "denoise":
-        observed = np.clip(np.rint(clean + rng.normal(0, 25, clean.shape)), 0, 255).astype(np.uint8)
-        return observed, {}, observed.astype(np.float64)  # the noisy input itself
-    if task == "inpaint":
-        missing = rng.random(clean.shape) < 0.5
-        observed = clean.copy()
-        observed[missing] = 0
-        baseline = observed.astype(np.float64)
-        baseline[missing] = clean[~missing].mean()  # mean fill
-        return observed, {"mask": missing}, baseline
-    observed = degrade_resolution(clean, 4)
-    bicubic = torch.nn.functional.interpolate(
-        torch.from_numpy(observed)[None, None], scale_factor=4, mode="bicubic", align_corners=False
-    )[0, 0]
-    return observed, {"factor": 4}, bicubic.clamp(0, 255).numpy()
+KEYS = {"denoise": "denoise25", "inpaint": "inpaint", "super_resolve": "sr4"}  # early_stopping
 
 
 def classical(task: str, observed: np.ndarray, options: dict, baseline: np.ndarray) -> dict:
@@ -102,7 +81,7 @@ def run_one(
     from napari_dip.samples import grey_crop
 
     clean = grey_crop(image_name, size)
-    observed, kwargs, baseline = degrade(task, clean)
+    observed, kwargs, baseline, _ = degrade(KEYS[task], clean)
     truth = clean.astype(np.float64)
 
     def row(method: str, steps_done: int | None, out: np.ndarray, seconds: float, peak: float):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import resource
 import subprocess
@@ -33,29 +32,19 @@ from pathlib import Path
 
 import numpy as np
 
+from early_stopping import degrade, psnr  # one definition of the task and the score
+
 RECORD = Path(__file__).parent / "results" / "paper_256_denoise25.json"
 TOLERANCE = 0.1  # dB: "reaches the paper's best PSNR" means within this
-
-
-def psnr(truth: np.ndarray, x: np.ndarray) -> float:
-    mse = float(np.mean((truth.astype(np.float64) - np.clip(x, 0, 255)) ** 2))
-    return 10 * math.log10(255**2 / mse) if mse > 0 else math.inf
-
-
-def noisy_crop(image: str, size: int, sigma: float = 25) -> tuple[np.ndarray, np.ndarray]:
-    from napari_dip.samples import grey_crop
-
-    clean = grey_crop(image, size)
-    rng = np.random.default_rng(0)  # the same noise as benchmarks/run.py and early_stopping.py
-    noisy = np.clip(np.rint(clean + rng.normal(0, sigma, clean.shape)), 0, 255).astype(np.uint8)
-    return clean, noisy
 
 
 def curve_of(image: str, preset: str, steps: int | None, every: int, stop: str, **kw) -> dict:
     """Run once; the smoothed output's PSNR every ``every`` steps, timings, the final result."""
     import napari_dip
+    from napari_dip.samples import grey_crop
 
-    clean, noisy = noisy_crop(image, 256)
+    clean = grey_crop(image, 256)
+    noisy = degrade("denoise25", clean)[0]  # the same noise as the other benchmarks
     steps_seen, values, times = [], [], []
     last = None
     for last in napari_dip.restore_steps(
