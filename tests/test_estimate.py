@@ -24,6 +24,12 @@ def test_estimate_for_super_resolution_and_a_fixed_budget():
     assert str(est).startswith("about ")
 
 
+def test_estimate_without_a_rule_counts_every_step():
+    # more steps than the preset's count and nothing to stop early: all of them run
+    est = napari_dip.estimate_time((16, 16), steps=5000, stop="none", timed_steps=1)
+    assert est.typical_steps == est.max_steps == 5000
+
+
 def test_estimate_text_reads_well():
     est = TimeEstimate(seconds_per_step=0.05, typical_steps=1000, max_steps=3000)
     assert str(est) == "typically about 50 s (~1000 steps), at most 2 min 30 s (3000 steps)"

@@ -259,3 +259,119 @@ def test_widget_module_does_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_estimate_time_shows_the_run_time_and_adds_nothing(make_napari_viewer, qtbot, errors):
+    viewer = make_napari_viewer()
+    noisy, _ = samples.noisy(size=32)
+    viewer.add_image(noisy, name="img")
+    widget = dock(viewer, "Denoise")
+    configure(widget, steps=300, update_every=5)
+    widget.estimate_button.click()
+    assert widget.estimating  # in a worker thread; nothing else starts meanwhile
+    assert not widget.estimate_button.isEnabled() and not widget.run_button.isEnabled()
+    qtbot.waitUntil(lambda: not widget.estimating, timeout=TIMEOUT_MS)
+
+    text = widget.estimate_label.text()
+    assert text.startswith("estimate: ") and " s" in text and "(300 steps)" in text, text
+    assert [layer.name for layer in viewer.layers] == ["img"] and errors() == []
+    assert_idle(widget)
+    assert widget.estimate_button.isEnabled()
+    widget.steps.value = 200  # the estimate was for other settings
+    assert widget.estimate_label.text() == ""
+
+    # no stop rule: every step runs, so there is no "typically"
+    widget.stop_rule.value = "none"
+    widget.steps.value = 50
+    widget.estimate_button.click()
+    qtbot.waitUntil(lambda: not widget.estimating, timeout=TIMEOUT_MS)
+    assert widget.estimate_label.text().startswith("estimate: about "), widget.estimate_label.text()
+    assert "(50 steps)" in widget.estimate_label.text()
+
+    widget.estimate_button.click()
+    widget.seed.value = 3  # a change while the estimate runs makes its result stale
+    qtbot.waitUntil(lambda: not widget.estimating, timeout=TIMEOUT_MS)
+    assert "estimate again" in widget.estimate_label.text()
+
+
+def test_estimate_counts_slices_and_tiles_and_refuses_volumes(make_napari_viewer, qtbot, errors):
+    viewer = make_napari_viewer()
+    noisy, _ = samples.noisy(size=32)
+    viewer.add_image(np.stack([noisy, noisy[::-1], noisy[:, ::-1]]), name="stack")
+    widget = dock(viewer, "Denoise")
+    configure(widget, steps=100, update_every=5, mode="slices", stop_rule="none", tile=16)
+    widget.steps.value = 100  # the stop rule's change set the preset's steps
+    widget.estimate_button.click()
+    qtbot.waitUntil(lambda: not widget.estimating, timeout=TIMEOUT_MS)
+    per_tile, total = widget.estimate_label.text().split("\n")
+    assert per_tile.startswith("estimate per tile: about ") and "(100 steps)" in per_tile
+    # 32 pixels in 16-pixel tiles overlapping by 2: 3 × 3 tiles per slice
+    assert total.startswith("3 slices × 9 tiles each, in all: about ") and "(2700 steps)" in total
+
+    widget.mode.value = "volume"
+    widget.estimate_button.click()
+    assert "not available" in widget.estimate_label.text() and not widget.estimating
+    widget.axes.value = "ZYXC"  # wrong number of letters
+    widget.estimate_button.click()
+    assert "dimensions" in errors()[-1] and widget.estimate_label.text() == ""
+
+    viewer.layers.clear()  # no image layer left
+    widget.estimate_button.click()
+    assert "choose an image layer" in errors()[-1]
+    assert len(viewer.layers) == 0 and len(errors()) == 2
+    assert_idle(widget)
+    assert widget.estimate_button.isEnabled()
+
+
+def test_precision_and_exact_preset_defaults_reach_the_run(make_napari_viewer, qtbot, monkeypatch):
+    from napari_dip import restore
+    from napari_dip.engine import PRESETS
+
+    calls = []
+    original = restore.restore_steps
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(restore, "restore_steps", recording)
+    viewer = make_napari_viewer()
+    noisy, _ = samples.noisy(size=32)
+    viewer.add_image(noisy, name="img")
+    widget = dock(viewer, "Denoise")
+    assert widget.precision.value == "auto"
+    configure(widget, steps=2, update_every=1, precision="float32")
+    assert widget.perturb_std.value == round(1 / 30, 4)  # shown rounded ...
+    added, _ = run_and_wait(qtbot, widget)
+
+    preset = PRESETS["fast"]
+    assert calls[-1]["precision"] == "float32"
+    assert calls[-1]["perturb_std"] == preset.task("denoise").perturb_std == 1 / 30  # ... exact
+    assert calls[-1]["lr"] == preset.lr
+    meta = added[0].metadata
+    assert meta["precision"] == "float32" and meta["perturb_std"] == 1 / 30
+
+    widget.perturb_std.value = 0.05  # a value the user typed is passed as it is
+    widget.lr.value = 0.002
+    run_and_wait(qtbot, widget)
+    assert calls[-1]["perturb_std"] == 0.05 and calls[-1]["lr"] == 0.002
+    assert calls[-1]["precision"] == "float32"
+
+
+def test_float16_on_the_cpu_is_refused_and_nothing_breaks(make_napari_viewer, qtbot, errors):
+    viewer = make_napari_viewer()
+    noisy, _ = samples.noisy(size=32)
+    viewer.add_image(noisy, name="img")
+    widget = dock(viewer, "Denoise")
+    configure(widget, steps=2, update_every=1, precision="float16")
+    widget.run_button.click()
+    assert "float16" in errors()[-1] and not widget.running
+    widget.estimate_button.click()  # refused before any worker starts, too
+    assert "float16" in errors()[-1] and not widget.estimating
+    assert len(errors()) == 2 and [layer.name for layer in viewer.layers] == ["img"]
+    assert_idle(widget)
+    assert widget.estimate_button.isEnabled()
+
+    widget.precision.value = "float32"  # still usable
+    added, _ = run_and_wait(qtbot, widget)
+    assert added[0].metadata["precision"] == "float32" and added[0].metadata["step"] == 2

@@ -6,7 +6,8 @@ layer, a factor) and defaults, so each gets its own menu entry and shows only wh
 Threading: everything the run needs (layer data, widget values) is read and copied on the main
 thread, and :func:`~napari_dip.restore.restore_steps` is *called* there too, so bad input is
 reported at once. The worker only iterates the snapshot generator; every layer change happens
-in slots connected to the worker's signals, which run on the main thread. torch is imported
+in slots connected to the worker's signals, which run on the main thread. "Estimate time"
+times a few steps in a worker of its own, read and reported the same way. torch is imported
 when a widget is created or run, never when this module is imported.
 """
 
@@ -36,6 +37,7 @@ from qtpy.QtCore import QPointF, Qt
 from qtpy.QtGui import QColor, QPainter, QPen, QPolygonF
 from qtpy.QtWidgets import (
     QHBoxLayout,
+    QLabel,
     QProgressBar,
     QPushButton,
     QSizePolicy,
@@ -57,6 +59,7 @@ from ._layers import (
 if TYPE_CHECKING:
     import napari
 
+    from .estimate import TimeEstimate
     from .restore import Snapshot
 
 __all__ = ["DenoiseWidget", "InpaintWidget", "RestoreWidget", "SuperResolveWidget"]
@@ -100,6 +103,14 @@ _MODE_CHOICES = [
     ("current slice", "current"),
     ("every slice/frame as 2D", "slices"),
     ("as a 3D volume", "volume"),
+]
+
+# value -> label; the values are restore_steps' ``precision`` names (engine.device.PRECISIONS)
+_PRECISION_CHOICES = [
+    ("auto", "auto"),
+    ("float32", "float32"),
+    ("bfloat16", "bfloat16"),
+    ("float16 (CUDA only)", "float16"),
 ]
 
 # value -> label; the values are restore_steps' ``noise`` names
@@ -209,6 +220,48 @@ def _iterate(snapshots: Iterator[Snapshot]) -> Iterator[Snapshot]:
     return None
 
 
+def _time_one_fit(request: dict[str, Any]) -> TimeEstimate | str:
+    """The estimate worker's body: time a few steps of one 2D fit (see
+    :func:`napari_dip.estimate_time`); a failure is returned as a message, as in ``_iterate``."""
+    from .estimate import estimate_time
+
+    try:
+        return estimate_time(**request)
+    except Exception as err:
+        log.error("Deep Image Prior time estimate failed", exc_info=True)
+        return f"the estimate failed: {err}"
+
+
+@dataclass(frozen=True)
+class _EstimateRequest:
+    """What the estimate times (one 2D fit) and how many such fits the run makes."""
+
+    kwargs: dict[str, Any]  # estimate_time's arguments
+    slices: int = 1  # slices/frames of a stack restored one by one
+    tiles: int = 1  # tiles per slice (a big image)
+
+
+def _scaled(one: TimeEstimate, fits: int) -> TimeEstimate:
+    """All ``fits`` fits together: their steps (as the progress bar counts them) add up."""
+    from .estimate import TimeEstimate
+
+    return TimeEstimate(one.seconds_per_step, one.typical_steps * fits, one.max_steps * fits)
+
+
+def _estimate_text(one: TimeEstimate, slices: int, tiles: int) -> str:
+    if slices == 1 and tiles == 1:
+        return f"estimate: {one}"
+    pieces = []
+    if slices > 1:
+        pieces.append(f"{slices} slices")
+    if tiles > 1:
+        pieces.append(f"{tiles} tiles" + (" each" if slices > 1 else ""))
+    fit = "tile" if tiles > 1 else "slice"
+    return (
+        f"estimate per {fit}: {one}\n{' × '.join(pieces)}, in all: {_scaled(one, slices * tiles)}"
+    )
+
+
 @dataclass
 class _Run:
     """State of one run, owned by the main thread."""
@@ -238,6 +291,12 @@ class RestoreWidget(QWidget):
         self._viewer = viewer
         self._run: _Run | None = None
         self._worker: Any = None
+        self._estimate_worker: Any = None
+        self._estimate_pending: tuple[_EstimateRequest, int] | None = None
+        # bumped by every form change: an estimate is shown only for the settings it timed
+        self._settings_version = 0
+        # (value shown, exact value) of the preset's defaults in spin boxes that round them
+        self._preset_defaults: dict[str, tuple[float, float]] = {}
 
         self.image = ComboBox(label="image", choices=self._layers_of(Image))
         self.mode = ComboBox(
@@ -316,6 +375,17 @@ class RestoreWidget(QWidget):
             step=1e-4,
             tooltip="std of the noise added to the network input at every step",
         )
+        self.precision = ComboBox(
+            label="precision",
+            choices=_PRECISION_CHOICES,
+            value="auto",
+            tooltip="arithmetic of the network's forward pass.\n"
+            "auto: bfloat16 where the hardware computes it natively (CUDA GPUs; recent CPUs "
+            "with AVX512-BF16 or AMX), else float16 on older CUDA GPUs, else float32\n"
+            "float32: exact, the reference\n"
+            "bfloat16: faster where native; emulated (slow) on other CPUs\n"
+            "float16: CUDA GPUs only",
+        )
         self.tv_weight = FloatSpinBox(
             label="TV weight",
             value=0.0,
@@ -363,6 +433,7 @@ class RestoreWidget(QWidget):
             widgets=[
                 self.lr,
                 self.perturb_std,
+                self.precision,
                 self.tv_weight,
                 self.tile,
                 self.estimate_camera,
@@ -377,6 +448,13 @@ class RestoreWidget(QWidget):
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
         self.stop_button.setToolTip("stop after the current step; the result so far is kept")
+        self.estimate_button = QPushButton("Estimate time")
+        self.estimate_button.setToolTip(
+            "time a few steps of the network on this image, device and precision, and say "
+            "how long the run will typically and at most take (takes a few seconds)"
+        )
+        self.estimate_label = QLabel("")
+        self.estimate_label.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setFormat("ready")
         self.progress.setValue(0)
@@ -386,20 +464,25 @@ class RestoreWidget(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.estimate_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self._form.native)
         layout.addWidget(self.advanced)
         layout.addLayout(buttons)
+        layout.addWidget(self.estimate_label)
         layout.addWidget(self.progress)
         layout.addWidget(self.plot)
         layout.addStretch(1)
 
         self.run_button.clicked.connect(self.run)
         self.stop_button.clicked.connect(self.stop)
+        self.estimate_button.clicked.connect(self.estimate)
         self.preset.changed.connect(self._apply_preset_defaults)
         self.stop_rule.changed.connect(self._apply_preset_defaults)
         self._apply_preset_defaults()
         self.reset_choices()
+        self._form.changed.connect(self._settings_changed)
+        self._advanced.changed.connect(self._settings_changed)
 
     # --- task hooks -------------------------------------------------------------------------
 
@@ -432,8 +515,19 @@ class RestoreWidget(QWidget):
         preset = get_preset(self.preset.value)
         settings = preset.task(self.task)
         self.steps.value = default_steps(preset.name, self.task, self.stop_rule.value)
-        self.lr.value = preset.lr
-        self.perturb_std.value = settings.perturb_std
+        # the boxes show 4 decimals (1/30 as 0.0333): remember what they show for the exact
+        # defaults, so a box left at its default passes the exact value (see _exact_value)
+        for name, exact in (("lr", preset.lr), ("perturb_std", settings.perturb_std)):
+            box = getattr(self, name)
+            box.value = exact
+            self._preset_defaults[name] = (box.value, float(exact))
+
+    def _exact_value(self, name: str) -> float:
+        """The value of the spin box ``self.<name>``, or the preset's exact default where the
+        box shows that default rounded."""
+        value = float(getattr(self, name).value)
+        shown, exact = self._preset_defaults.get(name, (math.nan, math.nan))
+        return exact if value == shown else value
 
     def _apply_camera_enabled(self, *_: Any) -> None:
         self.gain.enabled = self.offset.enabled = not self.estimate_camera.value
@@ -446,21 +540,35 @@ class RestoreWidget(QWidget):
             kwargs["offset"] = float(self.offset.value)
         return kwargs
 
+    def _set_busy(self, busy: bool) -> None:
+        """A run or an estimate in progress: the form and the buttons that start one are off."""
+        self._form.enabled = not busy
+        self._advanced.enabled = not busy
+        self.run_button.setEnabled(not busy)
+        self.estimate_button.setEnabled(not busy)
+
     def _set_running(self, running: bool) -> None:
-        self._form.enabled = not running
-        self._advanced.enabled = not running
-        self.run_button.setEnabled(not running)
+        self._set_busy(running)
         self.stop_button.setEnabled(running)
+
+    def _settings_changed(self, *_: Any) -> None:
+        self._settings_version += 1
+        if not self.estimating:
+            self.estimate_label.setText("")  # no longer about these settings
 
     @property
     def running(self) -> bool:
         return self._run is not None
 
+    @property
+    def estimating(self) -> bool:
+        return self._estimate_worker is not None
+
     # --- run --------------------------------------------------------------------------------
 
     def run(self) -> None:
         """Start a restoration of the selected layer; problems become error notifications."""
-        if self.running:
+        if self.running or self.estimating:
             return
         try:
             snapshots, run = self._prepare()
@@ -489,6 +597,103 @@ class RestoreWidget(QWidget):
             self._run.stop.set()
             self.stop_button.setEnabled(False)
             self.progress.setFormat("stopping…")
+
+    def estimate(self) -> None:
+        """Say how long the run the form describes will take, under the buttons: a few steps
+        are timed in a worker thread (a few seconds); problems become error notifications."""
+        if self.running or self.estimating:
+            return
+        try:
+            request = self._estimate_request()
+        except Exception as err:  # a plain message, the viewer stays usable
+            if not isinstance(err, ValueError | TypeError):
+                log.exception("could not estimate the run time")
+            self.estimate_label.setText("")
+            show_error(f"Deep Image Prior: {err}")
+            return
+        if request is None:
+            self.estimate_label.setText(
+                "estimate: not available for a 3D volume (only 2D fits can be timed); a "
+                "volume takes much longer than one of its slices"
+            )
+            return
+        self._estimate_pending = (request, self._settings_version)
+        worker = create_worker(_time_one_fit, request.kwargs, _start_thread=False)
+        worker.returned.connect(self._on_estimate)
+        worker.finished.connect(self._on_estimate_finished)
+        self._estimate_worker = worker
+        self._set_busy(True)
+        self.estimate_label.setText("estimating: timing a few steps…")
+        worker.start()
+
+    def _estimate_request(self) -> _EstimateRequest | None:
+        """What to time, read on the main thread: one 2D fit as ``_prepare`` would restore it
+        (the current plane, or a slice of the stack; a tile of a big image); None for a 3D
+        volume, which cannot be timed. Raises ``ValueError`` for what a run would refuse."""
+        from . import engine
+        from ._axes import make_plan
+        from .restore import _tile_plan
+
+        layer = self.image.value
+        if layer is None:
+            raise ValueError("choose an image layer to estimate for")
+        if layer.multiscale:
+            raise ValueError(f"{layer.name!r} is multiscale, which is not supported yet")
+        shape = tuple(int(n) for n in layer.data.shape)
+        slices = 1
+        if self.mode.value == "current":
+            plane = current_plane(layer, self._viewer)
+            height, width = (shape[a] for a in plane.axes)
+            channels = shape[-1] if layer.rgb else 1
+        else:
+            axes = layer_axes(layer, self.axes.value)
+            plan = make_plan(shape, axes, self.mode.value)
+            if plan.mode == "volume":
+                return None
+            height, width = shape[axes.index("Y")], shape[axes.index("X")]
+            channels = shape[axes.index("C")] if "C" in axes else 1
+            slices = plan.count
+        device, precision = self.device.value, self.precision.value
+        engine.autocast_dtype(engine.resolve_device(device), precision)  # refused at once
+        factor = self._factor()
+        preset = engine.get_preset(self.preset.value)
+        tile = int(self.tile.value) or "auto"
+        tiles = _tile_plan((height, width), None, factor, tile, None, preset, device)
+        if tiles is not None:  # a big image: the run fits tiles of one size, one by one
+            height, width = min(tiles.tile, height), min(tiles.tile, width)
+        kwargs = {
+            "shape": (height, width),
+            "task": self.task,
+            "factor": factor,
+            "channels": channels,
+            "preset": preset.name,
+            "steps": int(self.steps.value),
+            "stop": self.stop_rule.value,
+            "device": device,
+            "precision": precision,
+        }
+        return _EstimateRequest(kwargs, slices, 1 if tiles is None else len(tiles))
+
+    def _on_estimate(self, result: TimeEstimate | str) -> None:
+        assert self._estimate_pending is not None
+        request, version = self._estimate_pending
+        if isinstance(result, str):
+            self.estimate_label.setText("")
+            show_error(f"Deep Image Prior: {result}")
+            return
+        if version != self._settings_version:
+            self.estimate_label.setText("the settings changed meanwhile: estimate again")
+            return
+        self.estimate_label.setText(_estimate_text(result, request.slices, request.tiles))
+        self.estimate_label.setToolTip(
+            f"{result.seconds_per_step * 1000:.3g} ms per step, timed on "
+            f"{request.kwargs['shape'][0]}×{request.kwargs['shape'][1]} pixels now; the load "
+            "on the machine changes it. 'Typically': where the stop rule usually ends a run"
+        )
+
+    def _on_estimate_finished(self) -> None:
+        self._estimate_worker = None
+        self._set_busy(False)
 
     def _prepare(self) -> tuple[Iterator[Snapshot], _Run]:
         from .restore import restore_steps
@@ -525,8 +730,9 @@ class RestoreWidget(QWidget):
             "update_every": int(self.update_every.value),
             "seed": int(self.seed.value),
             "device": self.device.value,
-            "lr": float(self.lr.value),
-            "perturb_std": float(self.perturb_std.value),
+            "lr": self._exact_value("lr"),
+            "perturb_std": self._exact_value("perturb_std"),
+            "precision": self.precision.value,
             "tv_weight": float(self.tv_weight.value),
             "tile": int(self.tile.value) or "auto",
             **self._noise_kwargs(),
@@ -544,6 +750,7 @@ class RestoreWidget(QWidget):
             device=params["device"],
             lr=params["lr"],
             perturb_std=params["perturb_std"],
+            precision=params["precision"],
             tv_weight=params["tv_weight"],
             tile=params["tile"],
             **self._noise_kwargs(),

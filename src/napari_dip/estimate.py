@@ -73,13 +73,14 @@ def estimate_time(
     step) of the real network at the real, padded size, on the real device.
 
     ``shape`` is the observed image's ``(H, W)``. "Typical" is the preset's step count for the
-    task (where runs at about 256×256 usually end with an automatic stop); "at most" is the step
-    budget (``steps``, or the default ceiling). Takes about ``timed_steps + 1`` steps of time.
+    task (where runs at about 256×256 usually end with an automatic stop), or the whole budget
+    without a stop rule; "at most" is the step budget (``steps``, or the default ceiling).
+    Takes about ``timed_steps + 1`` steps of time.
     """
     import torch
 
     from . import engine
-    from .restore import default_steps, padding_rule
+    from .restore import _is_budget, default_steps, padding_rule
 
     chosen = engine.get_preset(preset)
     scale = int(factor or 1)
@@ -111,4 +112,6 @@ def estimate_time(
     run(1)  # allocator, kernel selection
     per_step = run(timed_steps) / timed_steps
     ceiling = steps if steps is not None else default_steps(preset, task, stop)
-    return TimeEstimate(per_step, min(chosen.task(task).steps, ceiling), ceiling)
+    # without a stop rule every step runs; with one, runs usually end near the preset's count
+    typical = ceiling if _is_budget(stop) else min(chosen.task(task).steps, ceiling)
+    return TimeEstimate(per_step, typical, ceiling)
