@@ -2,6 +2,8 @@
 
     python benchmarks/lipschitz_decay.py --presets fast,fast-lipschitz --tasks denoise50 \\
         --images camera --curves decay.json                 # one setting; table + curves
+    python benchmarks/lipschitz_decay.py --presets fast-lipschitz --lipschitz 1.2,1.4 \
+        --tasks denoise50 --images camera               # the same network with other bounds λ
     python benchmarks/lipschitz_decay.py --report a.json b.json   # one table from several runs
 
 Each (task, image, preset) runs with no stop rule until the step count is 3× the step of the
@@ -21,6 +23,7 @@ import json
 import platform
 import sys
 import time
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +50,26 @@ def decay(steps: list[int], values: list[float]) -> dict:
     }
 
 
-def run_one(task: str, image: str, preset: str, size: int, cap: int, every: int) -> dict:
+def variant(name: str, lipschitz: float | None):
+    """The preset ``name``, or a copy with another Lipschitz bound (named after it)."""
+    from dataclasses import replace
+
+    from napari_dip.engine import get_preset
+
+    preset = get_preset(name)
+    if lipschitz is None:
+        return preset
+    network = replace(preset.network, lipschitz=lipschitz)
+    return replace(preset, name=f"{name} λ={lipschitz:g}", network=network)
+
+
+def run_one(
+    task: str, image: str, preset: str, size: int, cap: int, every: int, lipschitz: float | None
+) -> dict:
     from napari_dip import restore_steps
     from napari_dip.samples import grey_crop
+
+    chosen = variant(preset, lipschitz)
 
     clean = grey_crop(image, size)
     observed, options, baseline, baseline_name = degrade(task, clean)
@@ -59,7 +79,7 @@ def run_one(task: str, image: str, preset: str, size: int, cap: int, every: int)
     snapshots = restore_steps(
         observed,
         task=TASKS[task][0],  # type: ignore[arg-type]
-        preset=preset,
+        preset=chosen,
         steps=cap,
         stop="none",
         update_every=every,
@@ -80,7 +100,7 @@ def run_one(task: str, image: str, preset: str, size: int, cap: int, every: int)
     return {
         "task": task,
         "image": image,
-        "preset": preset,
+        "preset": chosen.name,
         "size": size,
         "cap": cap,
         "seconds": seconds,
@@ -130,6 +150,9 @@ def main() -> None:
     parser.add_argument("--tasks", default="denoise15,denoise25,denoise50")
     parser.add_argument("--images", default="camera,astronaut")
     parser.add_argument("--presets", default="fast,fast-lipschitz")
+    parser.add_argument(
+        "--lipschitz", default=None, help="comma-separated bounds λ replacing the presets' own"
+    )
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--cap", type=int, default=15000, help="most steps per run")
     parser.add_argument("--every", type=int, default=10, help="steps between PSNR samples")
@@ -147,18 +170,19 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    bounds = [float(v) for v in args.lipschitz.split(",")] if args.lipschitz else [None]
     runs: list[dict] = []
     for task in args.tasks.split(","):
         if task not in TASKS:
             raise SystemExit(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
         for image in args.images.split(","):
-            for preset in args.presets.split(","):
-                run = run_one(task, image, preset, args.size, args.cap, args.every)
+            for preset, lipschitz in product(args.presets.split(","), bounds):
+                run = run_one(task, image, preset, args.size, args.cap, args.every, lipschitz)
                 runs.append(run)
                 m = run["smoothed"]
                 print(
-                    f"done: {preset} {task} {image}: peak {m['peak']:.2f} @ {m['peak_step']}, "
-                    f"decay {m['decay']:.2f} dB, {run['step'][-1]} steps in "
+                    f"done: {run['preset']} {task} {image}: peak {m['peak']:.2f} "
+                    f"@ {m['peak_step']}, decay {m['decay']:.2f} dB, {run['step'][-1]} steps in "
                     f"{run['seconds']:.0f} s",
                     file=sys.stderr,
                     flush=True,

@@ -240,6 +240,23 @@ def test_stop_keeps_finished_slices_and_the_current_best():
     np.testing.assert_array_equal(result[2], noisy[2])  # not reached: kept as it was
 
 
+def test_constant_slices_are_kept_wherever_they_are():
+    _, noisy = blobs_stack(depth=3)
+    stack = noisy.copy()
+    stack[0] = 0  # an empty first frame must not fail the whole stack
+    stack[2] = 7
+    snaps = list(restore_steps(stack, axes="ZYX", steps=20, update_every=20, **QUICK))
+    out = snaps[-1].result()
+    np.testing.assert_array_equal(out[0], stack[0])
+    np.testing.assert_array_equal(out[2], stack[2])
+    np.testing.assert_array_equal(out[1], denoise(noisy[1], steps=20, **QUICK))
+    reasons = snaps[-1].reasons
+    assert "slice 0: not restored" in reasons[0] and "constant" in reasons[0]
+    assert "slice 2: not restored" in reasons[-1]
+    with pytest.raises(ValueError, match="every slice of the image is constant"):
+        denoise(np.zeros((2, 16, 16), np.float32), axes="ZYX", steps=2, **QUICK)
+
+
 class Lazy:
     """An array-like that reads on indexing (like dask or zarr) and records every read."""
 

@@ -84,6 +84,11 @@ def _check_normalize(normalize: object) -> Normalize:
     return low, high
 
 
+class ConstantImageError(ValueError):
+    """An image (or slice) with a single value: nothing to restore. A stack keeps such slices
+    as they are instead of failing."""
+
+
 def intensity_range(
     values: np.ndarray, normalize: Normalize = None, what: str = "image"
 ) -> tuple[float, float]:
@@ -105,7 +110,7 @@ def intensity_range(
         lo, hi = (float(v) for v in np.percentile(values, normalize))
     if not hi > lo:
         if normalize is None or float(values.max()) == float(values.min()):
-            raise ValueError(
+            raise ConstantImageError(
                 f"{what} is constant (every known pixel is {lo:g}): nothing to restore"
             )
         raise ValueError(

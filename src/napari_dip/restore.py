@@ -19,6 +19,7 @@ import torch
 
 from . import _tiling, engine
 from ._arrays import (
+    ConstantImageError,
     Layout,
     _channel_axis,
     from_unit,
@@ -593,8 +594,16 @@ def _restore_stack(image: object, axes: object, mode: object, options: dict) -> 
         if engine.get_preset(options["preset"]).input_kind != "noise":
             raise ValueError("volumes need a preset with a noise input (not a meshgrid)")
         options["tile"] = None  # volumes are restored whole
-    first = _piece_steps(image, next(plan.indices()), plan, mask, options)
-    return _stack_steps(image, plan, mask, options, first)
+    # The first piece that is not constant is started now, so bad options fail at once; the
+    # constant pieces before it are kept as they are, like any later one.
+    for k, index in enumerate(plan.indices()):
+        try:
+            first = _piece_steps(image, index, plan, mask, options)
+        except ConstantImageError:
+            continue
+        return _stack_steps(image, plan, mask, options, first, k)
+    noun = "volume" if plan.mode == "volume" else "slice"
+    raise ConstantImageError(f"every {noun} of the image is constant: nothing to restore")
 
 
 def _mask_piece(mask: np.ndarray, index: tuple, plan: Plan) -> np.ndarray:
@@ -692,9 +701,15 @@ def _as_piece(snap: object, plan: Plan, offset: int, **fields: object) -> Snapsh
 
 
 def _stack_steps(
-    image: object, plan: Plan, mask: np.ndarray | None, options: dict, first: Iterator[Snapshot]
+    image: object,
+    plan: Plan,
+    mask: np.ndarray | None,
+    options: dict,
+    first: Iterator[Snapshot],
+    first_k: int = 0,
 ) -> Iterator[Snapshot]:
-    """Run the pieces one after the other; every snapshot carries the whole stack so far."""
+    """Run the pieces one after the other (piece ``first_k`` is ``first``, already started);
+    every snapshot carries the whole stack so far."""
     factor = int(options.get("factor") or 1)
     out = np.empty(plan.out_shape(factor), np.float32)
     for index in plan.indices():
@@ -706,7 +721,7 @@ def _stack_steps(
     last: Snapshot | None = None
     for k, index in enumerate(plan.indices()):
         try:
-            snaps = first if k == 0 else _piece_steps(image, index, plan, mask, options)
+            snaps = first if k == first_k else _piece_steps(image, index, plan, mask, options)
         except ValueError as err:  # e.g. an empty (constant) frame: keep it as it is
             reasons.append(f"{noun[:-1]} {k}: not restored ({err})")
             continue
