@@ -204,6 +204,25 @@ def test_poisson_loss_at_least_as_good_as_mse_on_photon_counts(one_torch_thread)
     assert after_poisson >= after_mse - 0.1, (before, after_mse, after_poisson)
 
 
+def test_the_camera_parameters_used_are_reported(tmp_path: Path, capsys, one_torch_thread):
+    noisy, _ = samples.photon_limited((2, 64, 64), photons=60, gain=2.5, offset=80.0, seed=3)
+    quick = {"steps": 2, "update_every": 2, "stop": "none", "device": "cpu"}
+    given = {"noise": "poisson-gaussian", "gain": 2.5, "offset": 80.0, "read_noise": 0.5}
+    for options in ({}, {"axes": "ZYX"}, {"tile": 32}):  # one image, a stack, tiles
+        image = noisy if "axes" in options else noisy[0]
+        last = list(napari_dip.restore_steps(image, **given, **options, **quick))[-1]
+        assert last.camera == NoiseParams(2.5, 80.0, 0.5), options
+    estimated = list(napari_dip.restore_steps(noisy[0], noise="poisson", **quick))[-1].camera
+    assert estimated.gain == pytest.approx(2.5, rel=0.3)
+    assert list(napari_dip.restore_steps(noisy[0], **quick))[-1].camera is None  # Gaussian
+
+    source = tmp_path / "counts.tif"
+    tifffile.imwrite(source, noisy[0])
+    argv = ["denoise", str(source), "-o", str(tmp_path / "out.tif"), "--noise", "poisson"]
+    assert main([*argv, "--steps", "2", "--stop", "none", "--device", "cpu"]) == 0
+    assert "camera: gain " in capsys.readouterr().err  # estimated, and said
+
+
 # --- napari ---------------------------------------------------------------------------------
 
 
@@ -237,6 +256,7 @@ def test_widget_noise_model_reaches_the_run(make_napari_viewer_proxy, qtbot, one
     assert out.data.dtype == np.uint16 and out.data.shape == noisy.shape
     assert out.metadata["noise"] == "poisson" and out.metadata["step"] == 6
     assert (out.metadata["gain"], out.metadata["offset"]) == (1.0, 100.0)
+    assert out.metadata["camera"] == {"gain": 1.0, "offset": 100.0, "read_noise": 0.0}
 
     seen: list = []
     notification_manager.notification_ready.connect(seen.append)

@@ -105,6 +105,7 @@ class TileProgress:
     best_step: int | None = None
     score: float | None = None
     scores: tuple[tuple[int, float], ...] = ()
+    camera: object = None  # a Poisson model's camera parameters (_noise.NoiseParams)
     tiles_done: int = 0
     tiles_total: int = 1
     tile_step: int = 0
@@ -420,6 +421,7 @@ def tiled_steps(
             elapsed=time.perf_counter() - start,
             stop_reason=reason,
             dtype=layout.dtype,
+            camera=getattr(snap, "camera", None),  # a Poisson model's camera parameters
             tiles_done=done,
             tiles_total=total,
             tile_step=tile_step,

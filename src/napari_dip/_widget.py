@@ -262,6 +262,14 @@ def _estimate_text(one: TimeEstimate, slices: int, tiles: int) -> str:
     )
 
 
+def _camera_metadata(snap: Snapshot) -> dict[str, Any]:
+    """The camera gain, offset and read noise a Poisson model used (given or estimated)."""
+    camera = getattr(snap, "camera", None)
+    if camera is None:
+        return {}
+    return {"camera": {k: float(getattr(camera, k)) for k in ("gain", "offset", "read_noise")}}
+
+
 @dataclass
 class _Run:
     """State of one run, owned by the main thread."""
@@ -805,6 +813,7 @@ class RestoreWidget(QWidget):
                 "best_step": snap.best_step,
                 "score": snap.score,
             }
+            | _camera_metadata(snap)
         )
 
     def _on_snapshot(self, snap: Snapshot) -> None:

@@ -389,9 +389,16 @@ def _follow(
 
 def _stopped(last: Snapshot) -> str:
     """Where and why the run ended, and which step's estimate is the result."""
+    camera = getattr(last, "camera", None)
+    used = (
+        ""
+        if camera is None
+        else f"; camera: gain {camera.gain:.4g}, offset {camera.offset:.4g}, "
+        f"read noise {camera.read_noise:.4g}"
+    )
     return (
         f"stopped at step {last.step}/{last.total_steps} ({last.stop_reason}); "
-        f"result: the estimate of step {last.best_step}"
+        f"result: the estimate of step {last.best_step}{used}"
     )
 
 

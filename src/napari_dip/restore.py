@@ -29,7 +29,7 @@ from ._arrays import (
     to_dtype,
 )
 from ._axes import Mode, Plan, make_plan
-from ._noise import noise_terms
+from ._noise import NoiseParams, noise_terms
 
 __all__ = [
     "Snapshot",
@@ -100,6 +100,9 @@ class Snapshot:
 
     # Where the stop rule expects this run to end (None: it can't tell); ``eta`` counts to it.
     expected_steps: int | None = None
+    # Poisson noise models: the camera gain, offset and read noise the run used (given or
+    # estimated from the image, in its intensity units); None for Gaussian noise.
+    camera: NoiseParams | None = None
 
     @property
     def eta(self) -> float:
@@ -342,7 +345,7 @@ def restore_steps(
     image = np.asarray(image) if lazy else image  # small enough to restore whole: one read
     unit, layout = prepare_image(image, channel_axis, known, normalize=normalize)
     chw = image[None] if layout.channel_axis is None else np.moveaxis(image, layout.channel_axis, 0)
-    terms, _ = noise_terms(
+    terms, camera = noise_terms(
         noise,
         chw,
         layout.lo,
@@ -372,6 +375,7 @@ def restore_steps(
         should_stop,
         rule,
         noise_model,
+        camera,
     )
 
 
@@ -398,6 +402,7 @@ def _run(
     should_stop: Callable[[], bool] | None,
     rule: engine.StopRule,
     noise: engine.NoiseModel | None = None,
+    camera: NoiseParams | None = None,
 ) -> Iterator[Snapshot]:
     # Pad the observation so the network's output side (scale × observed) is a multiple of
     # what the network needs; the padding is cropped away from every snapshot.
@@ -453,6 +458,7 @@ def _run(
             score=snap.score,
             scores=snap.scores,
             expected_steps=snap.expected_steps,
+            camera=camera,
         )
 
 
@@ -503,6 +509,7 @@ def _run_tiled(
     """
     unit_layout = Layout(np.dtype(np.float32), 0.0, 1.0, 0, 3)  # tiles stay (C, h, w) in [0, 1]
     models: list[engine.NoiseModel] = []
+    cameras: list[NoiseParams | None] = []
 
     def noise_model(value_range: tuple[float, float]) -> engine.NoiseModel:
         if not models:
@@ -517,7 +524,7 @@ def _run_tiled(
                 part = None if known is None else known[:, rows, cols]
             axis = None if channel_axis is None else channel_axis % values.ndim
             chw = values[None] if axis is None else np.moveaxis(values, axis, 0)
-            terms, _ = noise_terms(
+            terms, camera = noise_terms(
                 noise_args[0],
                 chw,
                 *value_range,
@@ -525,12 +532,13 @@ def _run_tiled(
                 *noise_args[1:],
             )
             models.append(engine.make_noise_model(noise_args[0], **terms))
+            cameras.append(camera)
         return models[0]
 
     def fit_tile(
         unit: np.ndarray, part: np.ndarray | None, value_range: tuple[float, float]
     ) -> Iterator[Snapshot]:
-        return fit(unit, unit_layout, part, noise=noise_model(value_range))
+        return fit(unit, unit_layout, part, noise=noise_model(value_range), camera=cameras[0])
 
     _tiling.check_known(plan, known)
     value_range = None
@@ -695,6 +703,7 @@ def _as_piece(snap: object, plan: Plan, offset: int, **fields: object) -> Snapsh
         best_step=None if get("best_step") is None else offset + get("best_step"),
         score=get("score"),
         scores=tuple((offset + step, value) for step, value in get("scores")),
+        camera=getattr(snap, "camera", None),
         pieces=plan.count,
         **fields,  # type: ignore[arg-type]
     )
