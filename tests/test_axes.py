@@ -18,6 +18,7 @@ from conftest import psnr
 from napari_dip import denoise, inpaint, super_resolve
 from napari_dip._arrays import pad_reflect
 from napari_dip._axes import axes_from_labels, check_axes, make_plan
+from napari_dip._stacks import z_levels
 from napari_dip.cli import main
 from napari_dip.engine import (
     DecoderConfig,
@@ -30,7 +31,7 @@ from napari_dip.engine import (
     get_preset,
 )
 from napari_dip.io import read_scale
-from napari_dip.restore import _z_levels, restore_steps
+from napari_dip.restore import restore_steps
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -101,7 +102,7 @@ def test_plan_pieces_and_axes_round_trip():
 
 
 def test_z_levels_keep_short_stacks_deep_enough():
-    assert [_z_levels(d, 5) for d in (2, 5, 8, 10, 20, 64, 1000)] == [0, 0, 1, 1, 2, 4, 5]
+    assert [z_levels(d, 5) for d in (2, 5, 8, 10, 20, 64, 1000)] == [0, 0, 1, 1, 2, 4, 5]
 
 
 @pytest.mark.parametrize(
