@@ -77,7 +77,7 @@ _FAST_NET = SkipConfig(down=(16, 32, 64, 64, 128), up=(16, 32, 64, 64, 128), ski
 # λ 1.0: the smoothed PSNR stayed within 0.6 dB of its peak up to 3× the peak's step at σ = 50
 # (fast: 1.8–2.4 dB; λ 1.2 and 1.4: 1.9 and 2.8 dB), and within 0.2 dB of it as far as the
 # σ = 25 and 15 runs went; benchmarks/lipschitz_decay.py. The price is speed: the peak comes
-# at 2300–3600 steps for σ = 50 and around 10000 for σ = 25 (128×128), hence the budget.
+# at 2300–3600 steps for σ = 50 and 9800–15300 for σ = 25 (128×128), hence the budget.
 PRESETS["fast-lipschitz"] = Preset(
     name="fast-lipschitz",
     network=replace(_FAST_NET, lipschitz=1.0, norm="mean"),
@@ -87,7 +87,7 @@ PRESETS["fast-lipschitz"] = Preset(
         "super_resolve": TaskSettings(steps=8000, perturb_std=0.03),
     },
     description="fast with Lipschitz-bounded convolutions (λ 1.0) and mean-only BatchNorm: "
-    "the result plateaus instead of decaying, but needs 4–8× the steps",
+    "the result plateaus instead of decaying, but peaks 4–11× later",
 )
 PRESETS["fast-gaussian"] = Preset(
     name="fast-gaussian",
