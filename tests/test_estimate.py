@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import napari_dip
+from napari_dip.engine import PRESETS
 from napari_dip.estimate import TimeEstimate
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -28,6 +29,20 @@ def test_estimate_without_a_rule_counts_every_step():
     # more steps than the preset's count and nothing to stop early: all of them run
     est = napari_dip.estimate_time((16, 16), steps=5000, stop="none", timed_steps=1)
     assert est.typical_steps == est.max_steps == 5000
+
+
+def test_estimate_of_a_big_image_times_one_tile_and_counts_them_all():
+    # 3000² would be cut into tiles by restore_steps: timed on one tile, not on 9 M pixels
+    est = napari_dip.estimate_time((3000, 3000), steps=10, stop="none", timed_steps=1)
+    fast = PRESETS["fast"]
+    plan = napari_dip.restore._tile_plan((3000, 3000), None, 1, "auto", None, fast, "cpu")
+    assert plan is not None and est.tiles == len(plan) > 1
+    assert est.max_steps == est.typical_steps == 10 * est.tiles
+    assert str(est).endswith(f"over {est.tiles} tiles")
+    # a tile size asked for is honoured: 40 px in 16 px tiles overlapping by 2 makes 3 × 3
+    small = napari_dip.estimate_time((40, 40), tile=16, steps=5, stop="none", timed_steps=1)
+    assert small.tiles == 9
+    assert napari_dip.estimate_time((40, 40), tile=None, steps=5, timed_steps=1).tiles == 1
 
 
 def test_estimate_text_reads_well():

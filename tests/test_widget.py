@@ -303,9 +303,10 @@ def test_estimate_counts_slices_and_tiles_and_refuses_volumes(make_napari_viewer
     widget.steps.value = 100  # the stop rule's change set the preset's steps
     widget.estimate_button.click()
     qtbot.waitUntil(lambda: not widget.estimating, timeout=TIMEOUT_MS)
-    per_tile, total = widget.estimate_label.text().split("\n")
-    assert per_tile.startswith("estimate per tile: about ") and "(100 steps)" in per_tile
+    per_slice, total = widget.estimate_label.text().split("\n")
     # 32 pixels in 16-pixel tiles overlapping by 2: 3 × 3 tiles per slice
+    assert per_slice.startswith("estimate per slice: about ")
+    assert per_slice.endswith("(900 steps), over 9 tiles"), per_slice
     assert total.startswith("3 slices × 9 tiles each, in all: about ") and "(2700 steps)" in total
 
     widget.mode.value = "volume"

@@ -234,32 +234,25 @@ def _time_one_fit(request: dict[str, Any]) -> TimeEstimate | str:
 
 @dataclass(frozen=True)
 class _EstimateRequest:
-    """What the estimate times (one 2D fit) and how many such fits the run makes."""
+    """What the estimate times (one 2D image, whole or in tiles) and how many such images the
+    run restores."""
 
     kwargs: dict[str, Any]  # estimate_time's arguments
     slices: int = 1  # slices/frames of a stack restored one by one
-    tiles: int = 1  # tiles per slice (a big image)
 
 
-def _scaled(one: TimeEstimate, fits: int) -> TimeEstimate:
-    """All ``fits`` fits together: their steps (as the progress bar counts them) add up."""
+def _scaled(one: TimeEstimate, slices: int) -> TimeEstimate:
+    """Every slice together: their steps (as the progress bar counts them) add up."""
     from .estimate import TimeEstimate
 
-    return TimeEstimate(one.seconds_per_step, one.typical_steps * fits, one.max_steps * fits)
+    return TimeEstimate(one.seconds_per_step, one.typical_steps * slices, one.max_steps * slices)
 
 
-def _estimate_text(one: TimeEstimate, slices: int, tiles: int) -> str:
-    if slices == 1 and tiles == 1:
+def _estimate_text(one: TimeEstimate, slices: int) -> str:
+    if slices == 1:
         return f"estimate: {one}"
-    pieces = []
-    if slices > 1:
-        pieces.append(f"{slices} slices")
-    if tiles > 1:
-        pieces.append(f"{tiles} tiles" + (" each" if slices > 1 else ""))
-    fit = "tile" if tiles > 1 else "slice"
-    return (
-        f"estimate per {fit}: {one}\n{' × '.join(pieces)}, in all: {_scaled(one, slices * tiles)}"
-    )
+    each = f" × {one.tiles} tiles each" if one.tiles > 1 else ""
+    return f"estimate per slice: {one}\n{slices} slices{each}, in all: {_scaled(one, slices)}"
 
 
 def _camera_metadata(snap: Snapshot) -> dict[str, Any]:
@@ -640,7 +633,6 @@ class RestoreWidget(QWidget):
         volume, which cannot be timed. Raises ``ValueError`` for what a run would refuse."""
         from . import engine
         from ._axes import make_plan
-        from .restore import _tile_plan
 
         layer = self.image.value
         if layer is None:
@@ -665,10 +657,6 @@ class RestoreWidget(QWidget):
         engine.autocast_dtype(engine.resolve_device(device), precision)  # refused at once
         factor = self._factor()
         preset = engine.get_preset(self.preset.value)
-        tile = int(self.tile.value) or "auto"
-        tiles = _tile_plan((height, width), None, factor, tile, None, preset, device)
-        if tiles is not None:  # a big image: the run fits tiles of one size, one by one
-            height, width = min(tiles.tile, height), min(tiles.tile, width)
         kwargs = {
             "shape": (height, width),
             "task": self.task,
@@ -679,8 +667,9 @@ class RestoreWidget(QWidget):
             "stop": self.stop_rule.value,
             "device": device,
             "precision": precision,
+            "tile": int(self.tile.value) or "auto",  # a big image is timed on one tile
         }
-        return _EstimateRequest(kwargs, slices, 1 if tiles is None else len(tiles))
+        return _EstimateRequest(kwargs, slices)
 
     def _on_estimate(self, result: TimeEstimate | str) -> None:
         assert self._estimate_pending is not None
@@ -692,7 +681,7 @@ class RestoreWidget(QWidget):
         if version != self._settings_version:
             self.estimate_label.setText("the settings changed meanwhile: estimate again")
             return
-        self.estimate_label.setText(_estimate_text(result, request.slices, request.tiles))
+        self.estimate_label.setText(_estimate_text(result, request.slices))
         self.estimate_label.setToolTip(
             f"{result.seconds_per_step * 1000:.3g} ms per step, timed on "
             f"{request.kwargs['shape'][0]}×{request.kwargs['shape'][1]} pixels now; the load "

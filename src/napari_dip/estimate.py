@@ -33,11 +33,16 @@ def _format(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class TimeEstimate:
-    """Seconds per step, measured, and the step counts a run typically and at most takes."""
+    """Seconds per step, measured, and the step counts a run typically and at most takes.
+
+    For an image restored in tiles, ``tiles`` says how many; the step counts then add up the
+    steps of every tile, as the progress bar counts them.
+    """
 
     seconds_per_step: float
     typical_steps: int
     max_steps: int
+    tiles: int = 1
 
     @property
     def typical_seconds(self) -> float:
@@ -48,11 +53,12 @@ class TimeEstimate:
         return self.seconds_per_step * self.max_steps
 
     def __str__(self) -> str:
+        tiles = f", over {self.tiles} tiles" if self.tiles > 1 else ""
         if self.typical_steps >= self.max_steps:
-            return f"about {_format(self.max_seconds)} ({self.max_steps} steps)"
+            return f"about {_format(self.max_seconds)} ({self.max_steps} steps){tiles}"
         return (
             f"typically about {_format(self.typical_seconds)} (~{self.typical_steps} steps), "
-            f"at most {_format(self.max_seconds)} ({self.max_steps} steps)"
+            f"at most {_format(self.max_seconds)} ({self.max_steps} steps){tiles}"
         )
 
 
@@ -67,26 +73,35 @@ def estimate_time(
     stop: str | None = "auto",
     device: str = "auto",
     precision: str = "auto",
+    tile: int | str | None = "auto",
+    tile_overlap: int | None = None,
     timed_steps: int = 3,
 ) -> TimeEstimate:
     """Estimate a 2D restoration's run time by timing ``timed_steps`` steps (after one warm-up
     step) of the real network at the real, padded size, on the real device.
 
-    ``shape`` is the observed image's ``(H, W)``. "Typical" is the preset's step count for the
-    task (where runs at about 256×256 usually end with an automatic stop), or the whole budget
-    without a stop rule; "at most" is the step budget (``steps``, or the default ceiling).
+    ``shape`` is the observed image's ``(H, W)``. An image that
+    :func:`~napari_dip.restore_steps` would cut into tiles (same ``tile`` and ``tile_overlap``;
+    by default above about 1024×1024) is timed on one tile, never whole, and the step counts
+    cover every tile. "Typical" is the preset's step count for the task (where runs at about
+    256×256 usually end with an automatic stop), or the whole budget without a stop rule; "at
+    most" is the step budget (``steps``, or the default ceiling).
     Takes about ``timed_steps + 1`` steps of time.
     """
     import torch
 
     from . import engine
-    from .restore import _is_budget, default_steps, padding_rule
+    from .restore import _is_budget, _tile_plan, default_steps, padding_rule
 
     chosen = engine.get_preset(preset)
     scale = int(factor or 1)
     net = chosen.network
     multiple, minimum = padding_rule(net.multiple, scale)
     h, w = (int(n) for n in shape[-2:])
+    plan = _tile_plan((h, w), None, scale, tile, tile_overlap, chosen, device)
+    tiles = 1 if plan is None else len(plan)
+    if plan is not None:  # every tile has the same size: time one
+        h, w = min(plan.tile, h), min(plan.tile, w)
     padded, _ = pad_reflect(np.zeros((1, h, w), np.float32), multiple, minimum)
     ph, pw = padded.shape[1:]
     dev = engine.resolve_device(device)
@@ -114,4 +129,4 @@ def estimate_time(
     ceiling = steps if steps is not None else default_steps(preset, task, stop)
     # without a stop rule every step runs; with one, runs usually end near the preset's count
     typical = ceiling if _is_budget(stop) else min(chosen.task(task).steps, ceiling)
-    return TimeEstimate(per_step, typical, ceiling)
+    return TimeEstimate(per_step, typical * tiles, ceiling * tiles, tiles)
