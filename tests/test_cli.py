@@ -257,3 +257,29 @@ def test_console_script_and_module_entry_points(tmp_path: Path) -> None:
     )
     assert run.returncode == 1
     assert run.stderr.strip() == f"napari-dip: error: {tmp_path / 'missing.tif'}: no such file"
+
+
+def test_estimate_says_how_long_and_writes_nothing(
+    grey_png: Path, tmp_path: Path, noisy: np.ndarray, capsys
+) -> None:
+    before = _files(tmp_path)
+    assert main(["denoise", str(grey_png), "--estimate", "--steps", "40", "--stop", "none"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("estimate: about ") and out.endswith("(40 steps)"), out
+    assert _files(tmp_path) == before  # no output file
+
+    stack = tmp_path / "stack.tif"
+    tifffile.imwrite(
+        stack, np.stack([noisy, noisy[::-1], noisy[:, ::-1]]), photometric="minisblack"
+    )
+    argv = ["denoise", str(stack), "--axes", "ZYX", "--estimate", "--steps", "40"]
+    assert main([*argv, "--tile", "32"]) == 0
+    per_slice, total = capsys.readouterr().out.strip().split("\n")
+    # 40×56 pixels in 32-pixel tiles overlapping by 4: 2 × 2 tiles per slice
+    assert per_slice.startswith("estimate per slice: about ")
+    assert per_slice.endswith("(160 steps), over 4 tiles"), per_slice
+    assert total.startswith("3 slices × 4 tiles each, in all: ") and "(480 steps)" in total
+
+    assert main([*argv, "--mode", "volume"]) == 1
+    assert "cannot estimate a --mode volume run" in _error_line(capsys.readouterr().err)
+    assert _files(tmp_path) == before | {"stack.tif"}

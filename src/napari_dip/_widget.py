@@ -55,6 +55,7 @@ from ._layers import (
     stack_transform,
     unique_name,
 )
+from .estimate import describe
 
 if TYPE_CHECKING:
     import napari
@@ -239,20 +240,6 @@ class _EstimateRequest:
 
     kwargs: dict[str, Any]  # estimate_time's arguments
     slices: int = 1  # slices/frames of a stack restored one by one
-
-
-def _scaled(one: TimeEstimate, slices: int) -> TimeEstimate:
-    """Every slice together: their steps (as the progress bar counts them) add up."""
-    from .estimate import TimeEstimate
-
-    return TimeEstimate(one.seconds_per_step, one.typical_steps * slices, one.max_steps * slices)
-
-
-def _estimate_text(one: TimeEstimate, slices: int) -> str:
-    if slices == 1:
-        return f"estimate: {one}"
-    each = f" × {one.tiles} tiles each" if one.tiles > 1 else ""
-    return f"estimate per slice: {one}\n{slices} slices{each}, in all: {_scaled(one, slices)}"
 
 
 def _camera_metadata(snap: Snapshot) -> dict[str, Any]:
@@ -681,7 +668,7 @@ class RestoreWidget(QWidget):
         if version != self._settings_version:
             self.estimate_label.setText("the settings changed meanwhile: estimate again")
             return
-        self.estimate_label.setText(_estimate_text(result, request.slices))
+        self.estimate_label.setText(describe(result, request.slices))
         self.estimate_label.setToolTip(
             f"{result.seconds_per_step * 1000:.3g} ms per step, timed on "
             f"{request.kwargs['shape'][0]}×{request.kwargs['shape'][1]} pixels now; the load "

@@ -173,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"steps between progress updates (default {DEFAULT_UPDATE_EVERY})",
     )
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages")
+    group.add_argument(
+        "--estimate",
+        action="store_true",
+        help="only say how long the run would take (times a few steps on this image and "
+        "device), then exit; nothing is written",
+    )
 
     image = argparse.ArgumentParser(add_help=False)
     image.add_argument("input", type=Path, metavar="IN", help="input image (TIFF, PNG or JPEG)")
@@ -387,6 +393,47 @@ def _follow(
     return last, stop.requested
 
 
+def _estimate(
+    shape: tuple[int, ...],
+    args: argparse.Namespace,
+    task: str,
+    channel_axis: int | None,
+    axes: str | None,
+    factor: int,
+) -> str:
+    """``--estimate``: time one 2D fit as the run would make it (the image, a slice of the
+    stack, a tile of a big image) and count them all. Options are already checked."""
+    from ._axes import make_plan
+    from .estimate import describe, estimate_time
+
+    slices = 1
+    if axes is None:
+        channel = None if channel_axis is None else channel_axis % len(shape)
+        channels = 1 if channel is None else shape[channel]
+        height, width = (n for i, n in enumerate(shape) if i != channel)
+    else:
+        plan = make_plan(shape, axes, args.mode)
+        if plan.mode == "volume":
+            raise CliError("--estimate times 2D fits; it cannot estimate a --mode volume run")
+        height, width = shape[axes.index("Y")], shape[axes.index("X")]
+        channels = shape[axes.index("C")] if "C" in axes else 1
+        slices = plan.count
+    one = estimate_time(
+        (height, width),
+        task=task,
+        factor=factor if factor > 1 else None,
+        channels=channels,
+        preset=args.preset,
+        steps=args.steps,
+        stop=args.stop,
+        device=args.device,
+        precision=args.precision,
+        tile=args.tile,
+        tile_overlap=args.tile_overlap,
+    )
+    return describe(one, slices)
+
+
 def _stopped(last: Snapshot) -> str:
     """Where and why the run ended, and which step's estimate is the result."""
     camera = getattr(last, "camera", None)
@@ -489,6 +536,9 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         factor = options["factor"] = args.factor
     start = time.perf_counter()
     snapshots, stop = _start(image, args, task, **options)
+    if args.estimate:
+        print(_estimate(image.shape, args, task, channel_axis, axes, factor))
+        return 0
     check_writable(output, image.dtype, _output_shape(image.shape, channel_axis, factor, axes))
     shape = "×".join(map(str, image.shape))
     _say(args, f"{args.command} {source} ({shape}, {image.dtype}) -> {output}")

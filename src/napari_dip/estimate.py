@@ -15,7 +15,7 @@ import numpy as np
 
 from ._arrays import pad_reflect
 
-__all__ = ["TimeEstimate", "estimate_time"]
+__all__ = ["TimeEstimate", "describe", "estimate_time"]
 
 
 def _format(seconds: float) -> str:
@@ -60,6 +60,19 @@ class TimeEstimate:
             f"typically about {_format(self.typical_seconds)} (~{self.typical_steps} steps), "
             f"at most {_format(self.max_seconds)} ({self.max_steps} steps){tiles}"
         )
+
+    def times(self, count: int) -> TimeEstimate:
+        """``count`` such runs one after the other (a stack's slices): their steps add up."""
+        typical, most = self.typical_steps * count, self.max_steps * count
+        return TimeEstimate(self.seconds_per_step, typical, most)
+
+
+def describe(one: TimeEstimate, slices: int = 1) -> str:
+    """The estimate as the widget and the CLI say it: per slice and in all for a stack."""
+    if slices == 1:
+        return f"estimate: {one}"
+    each = f" × {one.tiles} tiles each" if one.tiles > 1 else ""
+    return f"estimate per slice: {one}\n{slices} slices{each}, in all: {one.times(slices)}"
 
 
 def estimate_time(
