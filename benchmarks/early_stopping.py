@@ -20,11 +20,13 @@ go to ``--curves`` (JSON).
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import platform
 import sys
 import time
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +43,20 @@ GROUPS = {"denoise15": "denoise", "denoise25": "denoise", "denoise50": "denoise"
 
 def rules() -> dict:
     """The rules (and variants, to pick defaults) that watch every run."""
-    from napari_dip.engine import ExponentialVariance, SharpnessRatio, WindowedVariance
+    from napari_dip.engine import (
+        ExponentialVariance,
+        SharpnessRatio,
+        WindowedVariance,
+        make_stop_rule,
+    )
 
     return {
+        "auto": make_stop_rule("auto"),  # what stop="auto" is now
         "wmv (default)": WindowedVariance(),
         "wmv P=150": WindowedVariance(patience=150),
         "wmv P=300": WindowedVariance(patience=300),
         "wmv burn-in 400": WindowedVariance(burn_in=400),
+        "wmv burn-in 400 tol 5%": WindowedVariance(burn_in=400, tolerance=0.05),
         "wmv P=1000 raw (paper)": WindowedVariance(patience=1000, keep="estimate"),
         "wmv raw": WindowedVariance(keep="estimate"),
         "emv": ExponentialVariance(),
@@ -251,6 +260,65 @@ def print_tables(rows: list[dict]) -> None:
             print(f"| {preset} | {name} | " + " | ".join(cells) + " |")
 
 
+def replay(paths: list[Path], tolerances: list[float], burn_ins: list[int]) -> None:
+    """Re-decide ES-WMV from recorded runs: the windowed variance (sampled every ``--every``
+    steps) fed to the minimum tracking with each burn-in and relative tolerance (patience
+    600), and the smoothed PSNR at the step it chooses. Offline and exact up to the sampling: a
+    variant is judged on every recorded run at once. Every ES-WMV rule of a run scores the same
+    variance and records it until it stops; the longest record is used, and a replay that
+    needs steps beyond it is marked (the run is then left out of the means)."""
+    by_key = {}
+    for path in paths:  # a run recorded twice: the later file's
+        text = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_text()
+        for run in json.loads(text)["runs"]:
+            by_key[run["task"], run["image"], run["preset"], run["size"]] = run
+    runs = list(by_key.values())
+    print(f"replayed from {', '.join(map(str, paths))}\n")
+    print(
+        "| burn-in | tolerance | task | image | preset | size | chosen PSNR | oracle | gap "
+        "| chosen step | stop step |"
+    )
+    print("|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|")
+    means = []
+    for burn_in, tol in product(burn_ins, tolerances):
+        gaps: dict[str, list[float]] = {}
+        stops: list[int] = []
+        for run in runs:
+            psnrs = dict(zip(run["step"], run["psnr_average"], strict=True))
+            oracle = max(run["psnr_average"] + run["psnr_estimate"])
+            curve = max((v for k, v in run["scores"].items() if k.startswith("wmv")), key=len)
+            low, chosen, stop = math.inf, None, None
+            for step, score in curve:
+                if step < burn_in:
+                    continue
+                low = min(low, score)
+                if score <= low * (1 + tol):
+                    chosen = step
+                if step - chosen >= 600:
+                    stop = step
+                    break
+            if stop is None and curve[-1][0] >= run["step"][-1]:
+                stop = run["step"][-1]  # ran to the end of the run: the step ceiling
+            gap = oracle - psnrs[chosen]
+            if stop is not None:
+                gaps.setdefault(GROUPS.get(run["task"], run["task"]), []).append(gap)
+                stops.append(stop)
+            print(
+                f"| {burn_in} | {tol:g} | {run['task']} | {run['image']} | {run['preset']} | "
+                f"{run['size']} | "
+                f"{psnrs[chosen]:.2f} | {oracle:.2f} | {gap:.2f} | {chosen} | "
+                f"{stop or f'> {curve[-1][0]} (record ends)'} |"
+            )
+        groups = {k: (float(np.mean(v)), len(v), max(v)) for k, v in gaps.items()}
+        means.append((burn_in, tol, groups, float(np.mean(stops))))
+    print("\nMean gap (dB) per task group: runs, worst gap; mean stop step\n")
+    for burn_in, tol, groups, stop in means:
+        cells = ", ".join(
+            f"{k} {m:.2f} ({n} runs, worst {w:.2f})" for k, (m, n, w) in groups.items()
+        )
+        print(f"- burn-in {burn_in}, tolerance {tol:g}: {cells}; mean stop step {stop:.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -271,7 +339,18 @@ def main() -> None:
     parser.add_argument("--curves", type=Path, default=Path("early_stopping_curves.json"))
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--precision", default="auto", help="auto, float32, bfloat16, float16")
+    parser.add_argument(
+        "--replay", type=Path, nargs="+", help="re-decide ES-WMV on these recorded --curves"
+    )
+    parser.add_argument(
+        "--tolerance", default="0,0.02,0.05,0.1", help="with --replay: relative tolerances"
+    )
+    parser.add_argument("--burn-in", default="400", help="with --replay: burn-ins (steps)")
     args = parser.parse_args()
+    if args.replay:
+        tolerances = [float(t) for t in args.tolerance.split(",")]
+        replay(args.replay, tolerances, [int(b) for b in args.burn_in.split(",")])
+        return
 
     import torch
 

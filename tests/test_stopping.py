@@ -143,6 +143,8 @@ def test_budget_and_factory():
     assert feed(FixedBudget(), stream(50)) is None
     assert isinstance(make_stop_rule("auto"), WindowedVariance)
     assert make_stop_rule("auto").burn_in == make_stop_rule("wmv").burn_in == 400
+    assert make_stop_rule("auto").tolerance == make_stop_rule("wmv").tolerance == 0.02
+    assert make_stop_rule("wmv", tolerance=0).tolerance == WindowedVariance().tolerance == 0
     assert make_stop_rule("wmv", burn_in=0).burn_in == 0
     assert isinstance(make_stop_rule(None), FixedBudget)
     assert isinstance(make_stop_rule("none"), FixedBudget)
@@ -227,6 +229,28 @@ def test_snapshot_eta_counts_to_the_expected_stop():
     assert snap.eta == pytest.approx(0.1 * 2900)
     soon = Snapshot(100, 3000, 0.0, x, x, 10.0, expected_steps=700)
     assert soon.eta == pytest.approx(0.1 * 600)
+
+
+def test_tolerance_takes_the_end_of_a_flat_minimum():
+    # The score falls to 1.0 at step 300, lies within 3 % of it until step 700 (its exact
+    # minimum, 0.999, at step 400), then rises: the latest step on the flat part is chosen.
+    def score(t: int) -> float:
+        if t < 300:
+            return 1.0 + (300 - t) / 100
+        if t <= 700:
+            return 0.999 if t == 400 else 1.0 + 0.02 * (t % 2)
+        return 1.0 + (t - 700) / 10
+
+    scores = [score(t) for t in range(1, 2001)]
+    xs = torch.arange(1, 2001, dtype=torch.float32)[:, None, None, None] * torch.ones(1, 2, 2)
+    exact = ScriptedMinimum(scores, window=10, patience=200)
+    assert feed(exact, xs) == 600 and exact.best_step == 400
+    flat = ScriptedMinimum(scores, window=10, patience=200, tolerance=0.05)
+    assert feed(flat, xs) == 900  # patience counts from the end of the flat part
+    assert flat.best_step == 700 and torch.all(flat.best == 700)
+    assert "within 5%" in flat.reason
+    with pytest.raises(ValueError, match="tolerance"):
+        WindowedVariance(tolerance=1.5)
 
 
 def test_burn_in_ignores_an_early_minimum():
