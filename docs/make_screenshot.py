@@ -35,8 +35,12 @@ def main(path: str) -> None:
     def on_done() -> None:
         QTimer.singleShot(500, shoot)
 
-    widget.run_button.click()
-    widget._worker.finished.connect(on_done)
+    def run() -> None:
+        widget.run_button.click()
+        widget._worker.finished.connect(on_done)
+
+    widget.estimate_button.click()  # the estimate stays on show during the run
+    widget._estimate_worker.finished.connect(lambda: QTimer.singleShot(0, run))
     napari.run()
 
 

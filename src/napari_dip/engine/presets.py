@@ -99,8 +99,9 @@ PRESETS["fast-gaussian"] = Preset(
         upsample_sigma=(0.1, 0.1, 0.1, 0.5, 0.5),
     ),
     tasks=dict(PRESETS["fast"].tasks),
-    description="fast with Lipschitz bound λ 1.8, mean-only BatchNorm and Gaussian upsampling "
-    "(σ 0.1–0.5)",
+    description="experimental: fast with Lipschitz bound λ 1.8, mean-only BatchNorm and "
+    "Gaussian upsampling (σ 0.1–0.5); peaks in about half the steps, a little lower, then "
+    "falls fast, and the automatic stop often misses that peak",
 )
 PRESETS["decoder"] = Preset(
     name="decoder",
