@@ -118,6 +118,10 @@ class Plan:
         """How many network inputs (slices, frames or volumes)."""
         return int(np.prod([self.shape[i] for i in self.loop], dtype=np.int64))
 
+    def size(self, letter: str) -> int:
+        """The length of axis ``letter``; 1 when the array has no such axis (e.g. no C)."""
+        return self.shape[self.axes.index(letter)] if letter in self.axes else 1
+
     @property
     def spatial(self) -> str:
         """The engine's spatial axes: ``"YX"`` or ``"ZYX"``."""

@@ -637,8 +637,7 @@ class RestoreWidget(QWidget):
             plan = make_plan(shape, axes, self.mode.value)
             if plan.mode == "volume":
                 return None
-            height, width = shape[axes.index("Y")], shape[axes.index("X")]
-            channels = shape[axes.index("C")] if "C" in axes else 1
+            height, width, channels = (plan.size(a) for a in "YXC")
             slices = plan.count
         device, precision = self.device.value, self.precision.value
         engine.autocast_dtype(engine.resolve_device(device), precision)  # refused at once

@@ -415,8 +415,7 @@ def _estimate(
         plan = make_plan(shape, axes, args.mode)
         if plan.mode == "volume":
             raise CliError("--estimate times 2D fits; it cannot estimate a --mode volume run")
-        height, width = shape[axes.index("Y")], shape[axes.index("X")]
-        channels = shape[axes.index("C")] if "C" in axes else 1
+        height, width, channels = (plan.size(a) for a in "YXC")
         slices = plan.count
     one = estimate_time(
         (height, width),
