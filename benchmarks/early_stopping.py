@@ -260,13 +260,38 @@ def print_tables(rows: list[dict]) -> None:
             print(f"| {preset} | {name} | " + " | ".join(cells) + " |")
 
 
+def _recorded_rule(curve: list, burn_in: int, tolerance: float) -> tuple[int, int | None]:
+    """The engine's ES-WMV (its own minimum tracking, burn-in, tolerance and patience) fed a
+    recorded variance curve instead of images; returns its chosen step and its stop step
+    (None: it had not stopped by the end of the record)."""
+    import torch
+
+    from napari_dip.engine import WindowedVariance
+
+    recorded = dict(curve)
+
+    class Recorded(WindowedVariance):
+        def _observe(self, step, estimate, keep):  # type: ignore[override]
+            score = torch.tensor(recorded[step], dtype=torch.float64)
+            self._track(step, score, keep)
+            return score
+
+    rule = Recorded(burn_in=burn_in, tolerance=tolerance)
+    for step, _ in curve:  # recorded every `--every` steps; the rule checks every 10
+        marker = torch.tensor(float(step))
+        rule.observe(step, marker, marker)
+        if step % rule.check_every == 0 and rule.check(step):
+            break
+    return rule.best_step, rule.stop_step
+
+
 def replay(paths: list[Path], tolerances: list[float], burn_ins: list[int]) -> None:
     """Re-decide ES-WMV from recorded runs: the windowed variance (sampled every ``--every``
-    steps) fed to the minimum tracking with each burn-in and relative tolerance (patience
-    600), and the smoothed PSNR at the step it chooses. Offline and exact up to the sampling: a
-    variant is judged on every recorded run at once. Every ES-WMV rule of a run scores the same
-    variance and records it until it stops; the longest record is used, and a replay that
-    needs steps beyond it is marked (the run is then left out of the means)."""
+    steps) fed to the rule with each burn-in and relative tolerance (patience 600), and the
+    smoothed PSNR at the step it chooses. Offline and exact up to the sampling: a variant is
+    judged on every recorded run at once. Every ES-WMV rule of a run scores the same variance
+    and records it until it stops; the longest record is used, and a replay that needs steps
+    beyond it is marked (the run is then left out of the means)."""
     by_key = {}
     for path in paths:  # a run recorded twice: the later file's
         text = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_text()
@@ -287,16 +312,7 @@ def replay(paths: list[Path], tolerances: list[float], burn_ins: list[int]) -> N
             psnrs = dict(zip(run["step"], run["psnr_average"], strict=True))
             oracle = max(run["psnr_average"] + run["psnr_estimate"])
             curve = max((v for k, v in run["scores"].items() if k.startswith("wmv")), key=len)
-            low, chosen, stop = math.inf, None, None
-            for step, score in curve:
-                if step < burn_in:
-                    continue
-                low = min(low, score)
-                if score <= low * (1 + tol):
-                    chosen = step
-                if step - chosen >= 600:
-                    stop = step
-                    break
+            chosen, stop = _recorded_rule(curve, burn_in, tol)
             if stop is None and curve[-1][0] >= run["step"][-1]:
                 stop = run["step"][-1]  # ran to the end of the run: the step ceiling
             gap = oracle - psnrs[chosen]

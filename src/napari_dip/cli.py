@@ -331,18 +331,20 @@ def _start(
         snapshots = restore_steps(
             image,
             task=task,  # type: ignore[arg-type]
-            preset=args.preset,
-            steps=args.steps,
-            stop=args.stop,
             update_every=args.update_every,
             seed=args.seed,
-            device=args.device,
             should_stop=stop,
+            **_run_options(args),
             **options,
         )
     except (ValueError, TypeError) as err:
         raise CliError(str(err)) from None
     return snapshots, stop
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What a run and its time estimate both take from the command line."""
+    return {"preset": args.preset, "steps": args.steps, "stop": args.stop, "device": args.device}
 
 
 def _follow(
@@ -422,13 +424,10 @@ def _estimate(
         task=task,
         factor=factor if factor > 1 else None,
         channels=channels,
-        preset=args.preset,
-        steps=args.steps,
-        stop=args.stop,
-        device=args.device,
         precision=args.precision,
         tile=args.tile,
         tile_overlap=args.tile_overlap,
+        **_run_options(args),
     )
     return describe(one, slices)
 

@@ -275,8 +275,8 @@ class WindowedVariance(_MinimumTracker):
     ``tolerance``: a score within this fraction of the minimum counts as the minimum, so the
     result is the *latest* step on the minimum's plateau and the patience counts from there.
     The variance often lies flat for hundreds of steps while the PSNR still rises (σ = 50,
-    astronaut, 256×256: within 5 % of its minimum from step 600 to 1200, while the PSNR rose
-    1.7 dB), and its exact minimum then falls anywhere on the flat part.
+    astronaut, 256×256: within 5 % of its minimum from step 580 to 1210, while the PSNR rose
+    1.8 dB), and its exact minimum then falls anywhere on the flat part.
 
     Cost: a ring buffer of ``window`` images plus three more (window mean, best, scratch) on
     the fit's device: ``(window + 3) × C × H × W × 4`` bytes, e.g. 6.6 MB for a 128×128 grey
@@ -580,7 +580,7 @@ DEFAULT_BURN_IN = 400
 # step 723, 1.3 dB short of the PSNR peak at 1460). Taking the latest step within 2 % of the
 # minimum lowered the mean denoising gap from 0.62 to 0.43 dB (coins, chelsea, 128×128) and
 # from 0.31 to 0.13 dB (camera, astronaut, 256×256), left it at 0.19 dB on camera and
-# astronaut at 128×128, and runs about 100 steps longer on average; 5 % helped more at 256×256
+# astronaut at 128×128, and ends runs 60–200 steps later on average; 5 % helped more at 256×256
 # but cost 1.2 dB on one run whose variance drifted up within 5 % while the PSNR fell
 # (benchmarks/early_stopping.py --replay; benchmarks/results/early_stopping_tolerance.md).
 DEFAULT_TOLERANCE = 0.02
