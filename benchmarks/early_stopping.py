@@ -4,6 +4,7 @@
     python benchmarks/early_stopping.py --presets fast,fast-lipschitz    # some presets
     python benchmarks/early_stopping.py --size 64 --max-steps 300 --tasks denoise25 \\
         --images camera --presets fast                                   # smoke test
+    python benchmarks/early_stopping.py --presets fast@0.8:0.9           # other Adam betas
 
 For every (task, image, preset) the fit runs **once**, for ``--budget-factor`` × the preset's
 step count (or ``--max-steps``), with *all* rules watching the same run through a
@@ -51,7 +52,9 @@ def rules() -> dict:
     )
 
     return {
-        "auto": make_stop_rule("auto"),  # what stop="auto" is now
+        "auto": make_stop_rule("auto"),  # what stop="auto" is now: ES-WMV + discrepancy
+        "wmv burn-in 400 tol 2% (auto until 2026-11-29)": make_stop_rule("wmv"),
+        "discrepancy": make_stop_rule("discrepancy"),
         "wmv (default)": WindowedVariance(),
         "wmv P=150": WindowedVariance(patience=150),
         "wmv P=300": WindowedVariance(patience=300),
@@ -63,6 +66,20 @@ def rules() -> dict:
         "sharpness": SharpnessRatio(),
         "sharpness ε=0.002": SharpnessRatio(eps=0.002),
     }
+
+
+def preset_of(spec: str):
+    """A preset by name, or ``name@beta1:beta2`` for it with other Adam moment decays."""
+    from dataclasses import replace
+
+    from napari_dip.engine import get_preset
+
+    name, _, betas = spec.partition("@")
+    preset = get_preset(name)
+    if betas:
+        b1, b2 = (float(b) for b in betas.split(":"))
+        preset = replace(preset, betas=(b1, b2))
+    return preset
 
 
 def degrade(task: str, clean: np.ndarray) -> tuple[np.ndarray, dict, np.ndarray, str]:
@@ -113,7 +130,7 @@ def run_one(
     """One fit, all rules watching. Returns the table rows and the curves."""
     from napari_dip import restore_steps
     from napari_dip._arrays import from_unit, prepare_image, prepare_mask
-    from napari_dip.engine import Panel, get_preset
+    from napari_dip.engine import Panel
     from napari_dip.samples import grey_crop
 
     clean = grey_crop(image, size)
@@ -129,7 +146,7 @@ def run_one(
     for snap in restore_steps(
         observed,
         task=kind,  # type: ignore[arg-type]
-        preset=preset,
+        preset=preset_of(preset),
         steps=max_steps,
         stop=panel,
         update_every=every,
@@ -159,7 +176,7 @@ def run_one(
     oracle, oracle_step, oracle_stream = max(both)
     input_psnr = psnr(clean, baseline)
     rows = []
-    budget_step = min(get_preset(preset).task(kind).steps, steps[-1])
+    budget_step = min(preset_of(preset).task(kind).steps, steps[-1])
     budget_psnr = curve["psnr_average"][steps.index(budget_step)] if budget_step in steps else None
     common = {
         "task": task,
@@ -260,7 +277,9 @@ def print_tables(rows: list[dict]) -> None:
             print(f"| {preset} | {name} | " + " | ".join(cells) + " |")
 
 
-def _recorded_rule(curve: list, burn_in: int, tolerance: float) -> tuple[int, int | None]:
+def _recorded_rule(
+    curve: list, burn_in: int, tolerance: float, patience: int = 600
+) -> tuple[int, int | None]:
     """The engine's ES-WMV (its own minimum tracking, burn-in, tolerance and patience) fed a
     recorded variance curve instead of images; returns its chosen step and its stop step
     (None: it had not stopped by the end of the record)."""
@@ -276,7 +295,7 @@ def _recorded_rule(curve: list, burn_in: int, tolerance: float) -> tuple[int, in
             self._track(step, score, keep)
             return score
 
-    rule = Recorded(burn_in=burn_in, tolerance=tolerance)
+    rule = Recorded(burn_in=burn_in, tolerance=tolerance, patience=patience)
     for step, _ in curve:  # recorded every `--every` steps; the rule checks every 10
         marker = torch.tensor(float(step))
         rule.observe(step, marker, marker)
@@ -285,9 +304,11 @@ def _recorded_rule(curve: list, burn_in: int, tolerance: float) -> tuple[int, in
     return rule.best_step, rule.stop_step
 
 
-def replay(paths: list[Path], tolerances: list[float], burn_ins: list[int]) -> None:
+def replay(
+    paths: list[Path], tolerances: list[float], burn_ins: list[int], patiences: list[int]
+) -> None:
     """Re-decide ES-WMV from recorded runs: the windowed variance (sampled every ``--every``
-    steps) fed to the rule with each burn-in and relative tolerance (patience 600), and the
+    steps) fed to the rule with each burn-in, relative tolerance and patience, and the
     smoothed PSNR at the step it chooses. Offline and exact up to the sampling: a variant is
     judged on every recorded run at once. Every ES-WMV rule of a run scores the same variance
     and records it until it stops; the longest record is used, and a replay that needs steps
@@ -300,19 +321,19 @@ def replay(paths: list[Path], tolerances: list[float], burn_ins: list[int]) -> N
     runs = list(by_key.values())
     print(f"replayed from {', '.join(map(str, paths))}\n")
     print(
-        "| burn-in | tolerance | task | image | preset | size | chosen PSNR | oracle | gap "
-        "| chosen step | stop step |"
+        "| burn-in | tolerance | patience | task | image | preset | size | chosen PSNR | oracle "
+        "| gap | chosen step | stop step |"
     )
-    print("|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|")
     means = []
-    for burn_in, tol in product(burn_ins, tolerances):
+    for burn_in, tol, patience in product(burn_ins, tolerances, patiences):
         gaps: dict[str, list[float]] = {}
         stops: list[int] = []
         for run in runs:
             psnrs = dict(zip(run["step"], run["psnr_average"], strict=True))
             oracle = max(run["psnr_average"] + run["psnr_estimate"])
             curve = max((v for k, v in run["scores"].items() if k.startswith("wmv")), key=len)
-            chosen, stop = _recorded_rule(curve, burn_in, tol)
+            chosen, stop = _recorded_rule(curve, burn_in, tol, patience)
             if stop is None and curve[-1][0] >= run["step"][-1]:
                 stop = run["step"][-1]  # ran to the end of the run: the step ceiling
             gap = oracle - psnrs[chosen]
@@ -320,19 +341,22 @@ def replay(paths: list[Path], tolerances: list[float], burn_ins: list[int]) -> N
                 gaps.setdefault(GROUPS.get(run["task"], run["task"]), []).append(gap)
                 stops.append(stop)
             print(
-                f"| {burn_in} | {tol:g} | {run['task']} | {run['image']} | {run['preset']} | "
-                f"{run['size']} | "
+                f"| {burn_in} | {tol:g} | {patience} | {run['task']} | {run['image']} | "
+                f"{run['preset']} | {run['size']} | "
                 f"{psnrs[chosen]:.2f} | {oracle:.2f} | {gap:.2f} | {chosen} | "
                 f"{stop or f'> {curve[-1][0]} (record ends)'} |"
             )
         groups = {k: (float(np.mean(v)), len(v), max(v)) for k, v in gaps.items()}
-        means.append((burn_in, tol, groups, float(np.mean(stops))))
+        means.append((burn_in, tol, patience, groups, float(np.mean(stops))))
     print("\nMean gap (dB) per task group: runs, worst gap; mean stop step\n")
-    for burn_in, tol, groups, stop in means:
+    for burn_in, tol, patience, groups, stop in means:
         cells = ", ".join(
             f"{k} {m:.2f} ({n} runs, worst {w:.2f})" for k, (m, n, w) in groups.items()
         )
-        print(f"- burn-in {burn_in}, tolerance {tol:g}: {cells}; mean stop step {stop:.0f}")
+        print(
+            f"- burn-in {burn_in}, tolerance {tol:g}, patience {patience}: {cells}; "
+            f"mean stop step {stop:.0f}"
+        )
 
 
 def main() -> None:
@@ -362,15 +386,17 @@ def main() -> None:
         "--tolerance", default="0,0.02,0.05,0.1", help="with --replay: relative tolerances"
     )
     parser.add_argument("--burn-in", default="400", help="with --replay: burn-ins (steps)")
+    parser.add_argument("--patience", default="600", help="with --replay: patiences (steps)")
     args = parser.parse_args()
     if args.replay:
         tolerances = [float(t) for t in args.tolerance.split(",")]
-        replay(args.replay, tolerances, [int(b) for b in args.burn_in.split(",")])
+        burn_ins = [int(b) for b in args.burn_in.split(",")]
+        replay(args.replay, tolerances, burn_ins, [int(p) for p in args.patience.split(",")])
         return
 
     import torch
 
-    from napari_dip.engine import PRESETS, get_preset, resolve_device
+    from napari_dip.engine import PRESETS, resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -384,7 +410,7 @@ def main() -> None:
             for preset in presets:
                 kind = TASKS[task][0]
                 steps = args.max_steps or round(
-                    args.budget_factor * get_preset(preset).task(kind).steps
+                    args.budget_factor * preset_of(preset).task(kind).steps
                 )
                 new_rows, curve = run_one(
                     task, image, preset, args.size, steps, args.every, args.device, args.precision

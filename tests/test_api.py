@@ -121,6 +121,20 @@ def test_same_seed_same_result(rng):
     assert not np.array_equal(a, c)
 
 
+def test_a_preset_object_carries_its_optimiser_settings(rng):
+    # A Preset (not only a name) is accepted, and its Adam moments reach the fit loop.
+    from dataclasses import replace
+
+    from napari_dip.engine import get_preset
+
+    image = rng.random((32, 32)).astype(np.float32)
+    fast = get_preset("fast")
+    plain = denoise(image, seed=7, **FAST)
+    assert np.array_equal(plain, denoise(image, seed=7, preset=replace(fast), **FAST))
+    other = denoise(image, seed=7, preset=replace(fast, betas=(0.9, 0.999)), **FAST)
+    assert not np.array_equal(plain, other)
+
+
 def test_update_interval_does_not_change_the_result(rng):
     image = rng.random((32, 32)).astype(np.float32)
     a = denoise(image, steps=30, update_every=3, device="cpu")

@@ -251,6 +251,10 @@ def test_stop_rule_choice_and_presets_from_the_engine(make_napari_viewer, qtbot)
     assert out.metadata["stop"] == "none" and out.metadata["best_step"] == 20
     assert widget.plot.scores == [] and len(widget.plot.loss) == 2
     assert not widget.plot.grab().isNull()
+    # every rule of the API is offered; the discrepancy rule only where it applies
+    assert "discrepancy" in list(widget.stop_rule.choices)
+    assert "discrepancy" not in list(dock(viewer, "Inpaint").stop_rule.choices)
+    assert "discrepancy" not in list(dock(viewer, "Super-resolve").stop_rule.choices)
 
 
 def test_widget_module_does_not_import_torch():

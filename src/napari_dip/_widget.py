@@ -93,10 +93,11 @@ def _preset_tooltip() -> str:
 
 # value -> label; the values are restore_steps' ``stop`` names
 _STOP_CHOICES = [
-    ("auto (ES-WMV)", "auto"),
+    ("auto (ES-WMV + discrepancy)", "auto"),
     ("windowed variance (ES-WMV)", "wmv"),
     ("exponential variance (ES-EMV)", "emv"),
     ("blur/sharpness ratio", "sharpness"),
+    ("discrepancy (Gaussian denoising)", "discrepancy"),
     ("none: run all steps", "none"),
 ]
 # value -> label: what of a layer with more than two dimensions is restored
@@ -305,7 +306,8 @@ class RestoreWidget(QWidget):
         )
         self.stop_rule = ComboBox(
             label="stop",
-            choices=_STOP_CHOICES,
+            # the discrepancy rule compares with a Gaussian noise level: denoising only
+            choices=[c for c in _STOP_CHOICES if self.task == "denoise" or c[1] != "discrepancy"],
             value="auto",
             tooltip="when to stop without ground truth; the result is the estimate the rule "
             "chose, not the last one. 'none' runs all steps",

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from .restore import Snapshot
 
 PROG = "napari-dip"
-STOP_CHOICES = ("auto", "wmv", "emv", "sharpness", "none")  # restore.STOP_RULES, without torch
+# restore.STOP_RULES, without torch
+STOP_CHOICES = ("auto", "wmv", "emv", "sharpness", "discrepancy", "none")
 NOISE_CHOICES = ("gaussian", "poisson", "poisson-gaussian")  # _noise.NOISE_MODELS
 DEFAULT_UPDATE_EVERY = 100  # the Python API's; how often the bar moves, results don't depend on it
 EXIT_ERROR = 1
@@ -145,10 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--stop",
         choices=STOP_CHOICES,
         default="auto",
-        help="when to stop without ground truth: auto (default, = wmv), wmv (windowed moving "
-        "variance of the outputs, ES-WMV), emv (its exponential variant), sharpness "
-        "(blurriness/sharpness ratio settles) or none (run all --steps); the result is the "
-        "estimate the rule chose",
+        help="when to stop without ground truth: auto (default: wmv, and for Gaussian "
+        "denoising also discrepancy, whichever stops first), wmv (windowed moving variance of "
+        "the outputs, ES-WMV), emv (its exponential variant), sharpness (blurriness/sharpness "
+        "ratio settles), discrepancy (Gaussian denoising only: the error to the input falls to "
+        "the estimated noise level) or none (run all --steps); the result is the estimate the "
+        "rule chose",
     )
     group.add_argument(
         "--seed", type=int, default=0, help="same seed and device give the same result (0)"
@@ -565,7 +568,8 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
     for name, preset in PRESETS.items():
         budgets = ", ".join(f"{task} {s.steps}" for task, s in preset.tasks.items())
-        print(f"{name:16} {preset.description}\n{'':16} steps: {budgets}; lr {preset.lr:g}")
+        adam = f"lr {preset.lr:g}, betas {preset.betas[0]:g}/{preset.betas[1]:g}"
+        print(f"{name:16} {preset.description}\n{'':16} steps: {budgets}; Adam {adam}")
     return 0
 
 

@@ -41,9 +41,9 @@ __all__ = [
 ]
 
 Task = Literal["denoise", "inpaint", "super_resolve"]
-Stop = Literal["auto", "wmv", "emv", "sharpness", "budget", "none"]
+Stop = Literal["auto", "wmv", "emv", "sharpness", "discrepancy", "budget", "none"]
 Noise = Literal["gaussian", "poisson", "poisson-gaussian"]
-STOP_RULES = ("auto", "wmv", "emv", "sharpness", "none")
+STOP_RULES = ("auto", "wmv", "emv", "sharpness", "discrepancy", "none")
 # With an automatic stop the step budget is only a ceiling: give the rule room to see the peak
 # and its patience run out even when the peak comes late.
 AUTO_BUDGET_FACTOR = 3
@@ -168,7 +168,7 @@ def restore_steps(
     channel_axis: int | None = None,
     axes: str | None = None,
     mode: Mode = "slices",
-    preset: str = "fast",
+    preset: str | engine.Preset = "fast",
     steps: int | None = None,
     stop: Stop | engine.StopRule | None = "auto",
     update_every: int = 100,
@@ -222,16 +222,21 @@ def restore_steps(
         describe the current piece and count the steps of all pieces; ``should_stop`` ends the
         run keeping the finished pieces and the current one's best estimate (the rest keep
         the input).
-    preset : {"fast", "paper"}
-        Network and schedule; ``paper`` is the published configuration (slow on a CPU).
+    preset : str or napari_dip.engine.Preset
+        Network and schedule by name (``napari-dip presets`` lists them; ``paper`` is the
+        published configuration, slow on a CPU), or a :class:`~napari_dip.engine.Preset`, e.g.
+        ``dataclasses.replace(get_preset("fast"), betas=(0.9, 0.999))``.
     steps : int, optional
         Most optimisation steps; default from the preset and task (three times that when
         ``stop`` is a rule, see :func:`default_steps`).
-    stop : {"auto", "wmv", "emv", "sharpness", "none"} or StopRule
+    stop : {"auto", "wmv", "emv", "sharpness", "discrepancy", "none"} or StopRule
         When to stop without ground truth (see :mod:`napari_dip.engine.stopping`): ``"auto"``
-        (default, ES-WMV), ``"wmv"`` (windowed moving variance of the outputs), ``"emv"`` (its
-        exponential variant), ``"sharpness"`` (blurriness/sharpness ratio settles), or
-        ``"none"``/``"budget"``/``None``: run all ``steps``. With a rule the result is the
+        (default: ES-WMV, and for Gaussian denoising also the discrepancy principle, whichever
+        stops first), ``"wmv"`` (windowed moving variance of the outputs), ``"emv"`` (its
+        exponential variant), ``"sharpness"`` (blurriness/sharpness ratio settles),
+        ``"discrepancy"`` (Gaussian denoising only: the squared error to the input falls to the
+        noise variance estimated from it), or ``"none"``/``"budget"``/``None``: run all
+        ``steps``. With a rule the result is the
         estimate the rule chose (``Snapshot.best``), not the last one.
     update_every : int
         Steps between snapshots.
@@ -289,6 +294,11 @@ def restore_steps(
         raise ValueError("factor is only used for task='super_resolve'")
     chosen = engine.get_preset(preset)
     settings = chosen.task(task)
+    if stop == "discrepancy" and (task != "denoise" or noise != "gaussian" or tv_weight):
+        raise ValueError(
+            "stop='discrepancy' compares the error to the input with its Gaussian noise level: "
+            "it needs task='denoise', noise='gaussian' and no tv_weight; use 'auto' or 'wmv'"
+        )
     rule = engine.make_stop_rule(stop)
     if steps is None:
         budget_only = _is_budget(stop) or isinstance(rule, engine.FixedBudget)
@@ -303,6 +313,7 @@ def restore_steps(
     fit_settings = engine.FitSettings(
         steps=steps,
         lr=chosen.lr if lr is None else lr,
+        betas=chosen.betas,
         ema=chosen.ema,
         snapshot_every=update_every,
         precision=precision,
@@ -579,13 +590,16 @@ _COMMON_DOC = """
     mode : {"slices", "volume"}
         With ``axes``: every ``YX`` slice as a 2D image (default), or every ``ZYX`` volume with
         a 3D network.
-    preset : {"fast", "paper"}
-        ``fast`` (default) is light enough for a CPU; ``paper`` is the published network.
+    preset : str or napari_dip.engine.Preset
+        ``fast`` (default) is light enough for a CPU; ``paper`` is the published network;
+        ``napari-dip presets`` lists the others. A :class:`~napari_dip.engine.Preset` is used
+        as given.
     steps : int, optional
         Most optimisation steps; the default depends on the preset, task and ``stop``.
-    stop : {"auto", "wmv", "emv", "sharpness", "none"}
-        Automatic early stopping (default ``"auto"``, ES-WMV); the result is the estimate the
-        rule chose. ``"none"`` runs all ``steps`` and returns the final smoothed output.
+    stop : {"auto", "wmv", "emv", "sharpness", "discrepancy", "none"}
+        Automatic early stopping (default ``"auto"``: ES-WMV, and for Gaussian denoising also
+        the discrepancy principle); the result is the estimate the rule chose. ``"none"``
+        runs all ``steps`` and returns the final smoothed output.
     seed : int
         Same seed and device give the same result.
     device : str
@@ -610,7 +624,7 @@ def denoise(
     channel_axis: int | None = None,
     axes: str | None = None,
     mode: Mode = "slices",
-    preset: str = "fast",
+    preset: str | engine.Preset = "fast",
     steps: int | None = None,
     stop: Stop | None = "auto",
     seed: int = 0,
@@ -648,7 +662,7 @@ def inpaint(
     channel_axis: int | None = None,
     axes: str | None = None,
     mode: Mode = "slices",
-    preset: str = "fast",
+    preset: str | engine.Preset = "fast",
     steps: int | None = None,
     stop: Stop | None = "auto",
     seed: int = 0,
@@ -692,7 +706,7 @@ def super_resolve(
     channel_axis: int | None = None,
     axes: str | None = None,
     mode: Mode = "slices",
-    preset: str = "fast",
+    preset: str | engine.Preset = "fast",
     steps: int | None = None,
     stop: Stop | None = "auto",
     seed: int = 0,

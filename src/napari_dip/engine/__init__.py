@@ -10,13 +10,16 @@ from .presets import PRESETS, Preset, TaskSettings, build_prior, get_preset
 from .priors import Prior, meshgrid_input, noise_input
 from .problem import Problem, total_variation
 from .stopping import (
+    Discrepancy,
     ExponentialVariance,
+    FirstOf,
     FixedBudget,
     Panel,
     SharpnessRatio,
     StopRule,
     WindowedVariance,
     make_stop_rule,
+    noise_level,
 )
 
 __all__ = [
@@ -25,8 +28,10 @@ __all__ = [
     "Composition",
     "DecoderConfig",
     "DecoderNet",
+    "Discrepancy",
     "Downsample",
     "ExponentialVariance",
+    "FirstOf",
     "FitSettings",
     "FixedBudget",
     "Gaussian",
@@ -60,6 +65,7 @@ __all__ = [
     "make_stop_rule",
     "meshgrid_input",
     "noise_input",
+    "noise_level",
     "resolve_device",
     "seconds_left",
     "total_variation",

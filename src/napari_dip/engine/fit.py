@@ -78,6 +78,7 @@ class FitSettings:
 
     steps: int = 3000
     lr: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam's (and the paper's)
     ema: float = 0.99
     snapshot_every: int = 100
     rollback: bool = True
@@ -94,6 +95,8 @@ class FitSettings:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be in [0, 1), got {self.ema!r}")
         if self.precision not in PRECISIONS:
@@ -133,7 +136,7 @@ def fit(
     """
     s = settings or FitSettings()
     params = [p for p in prior.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=s.lr)
+    optimizer = torch.optim.Adam(params, lr=s.lr, betas=tuple(s.betas))
     device = problem.y.device
     half = autocast_dtype(device, s.precision)
     # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
@@ -148,6 +151,7 @@ def fit(
     crop_index = (0, slice(None), *problem.region)
     rule = stop_rule if stop_rule is not None else FixedBudget(keep="average")
     rule.reset()
+    rule.prepare(problem)
     shown = 0  # how many of rule.scores earlier snapshots carried
     start = time.perf_counter()
 
@@ -216,7 +220,7 @@ def fit(
                 # so a fixed 0.99 would drag the first few hundred steps of the average back.
                 decay = min(s.ema, (1 + step) / (10 + step))
                 average.mul_(decay).add_(out, alpha=1 - decay)
-            rule.observe(step, out[crop_index], average[crop_index])
+            rule.observe(step, out[crop_index], average[crop_index], loss.detach())
         rule_stop = step % rule.check_every == 0 and not stop_requested and rule.check(step)
         if rule_stop:
             last = at_snapshot = True

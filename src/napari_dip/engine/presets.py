@@ -33,6 +33,7 @@ class Preset:
     input_kind: str = "noise"  # "noise" or "meshgrid"
     input_channels: int = 32
     lr: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam's moment decays
     ema: float = 0.99
     description: str = field(default="", compare=False)
 
@@ -66,6 +67,12 @@ PRESETS: dict[str, Preset] = {
             "inpaint": TaskSettings(steps=2000, perturb_std=0.03),
             "super_resolve": TaskSettings(steps=2000, perturb_std=0.03),
         },
+        # Adam with faster-forgetting moments: the same best PSNR in 2.5× fewer steps (σ = 25
+        # camera, 256²: 28.26 dB at step 1020 against 2470 with Adam's defaults; 128²: 28.56 dB
+        # at 570 against 28.53 at 1290); benchmarks/optimiser.py. ES-WMV alone then misses the
+        # peak at σ = 15 (the variance stops turning up), which the discrepancy principle in
+        # stop="auto" catches (benchmarks/discrepancy.py).
+        betas=(0.8, 0.9),
         description="narrow full-resolution layers: about 1/20 of the paper's cost per step",
     ),
 }
