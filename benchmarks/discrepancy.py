@@ -1,4 +1,4 @@
-"""Replay: the discrepancy principle, and ``stop="auto"`` (ES-WMV + discrepancy), on recorded
+"""Replay: the discrepancy principle, alone and with ES-WMV (whichever stops first), on recorded
 denoising runs (issues 4, 5).
 
     cd benchmarks && python discrepancy.py results/curves/*.json.gz --factors 0.9,1,1.1
@@ -12,7 +12,7 @@ output misses signal and the loss is above σ²; past it the network fits the no
 falls below. The table gives the chosen step and the gap to the oracle (the best smoothed PSNR
 of the run), per factor; then ES-WMV alone as ``stop="wmv"`` has it (burn-in, tolerance and
 patience from the engine, replayed on the recorded variance as ``early_stopping.py --replay``
-does) and ``stop="auto"``: whichever of the two stops first (discrepancy at factor 1, not
+does) and "wmv+disc": whichever of the two stops first (discrepancy at factor 1, not
 before step ``--min-step``). The engine's rule (:class:`napari_dip.engine.Discrepancy`) smooths
 every step's loss with 0.02 instead of every tenth with 0.2: the same ~50-step average.
 Summaries: mean and worst gap per preset, size and image set (the benchmark images *camera*
@@ -48,7 +48,7 @@ def main() -> None:
     )
     parser.add_argument("curves", type=Path, nargs="+")
     parser.add_argument("--factors", default="0.9,1,1.1")
-    parser.add_argument("--min-step", type=int, default=50, help="of the discrepancy in auto")
+    parser.add_argument("--min-step", type=int, default=50, help="of the discrepancy")
     args = parser.parse_args()
 
     from napari_dip._arrays import prepare_image
@@ -68,7 +68,7 @@ def main() -> None:
     cells = " | ".join(f"×{f:g}: step | ×{f:g}: gap" for f in factors)
     print(
         f"| task | image | preset | size | σ̂ / σ | oracle (step) | {cells} "
-        "| wmv: chosen (stop) | wmv: gap | auto: chosen (stop) | auto: gap |"
+        "| wmv: chosen (stop) | wmv: gap | wmv+disc: chosen (stop) | wmv+disc: gap |"
     )
     print("|---|---|---|---:|---:|---:|" + "---:|" * (2 * len(factors) + 4))
     gaps: dict[float, list[float]] = {f: [] for f in factors}
@@ -128,7 +128,7 @@ def main() -> None:
             f"{psnr[best]:.2f} ({steps[best]}) | " + " | ".join(row) + " |"
         )
     print("\nMean gap to the oracle (dB), worst in brackets, and mean stop step:\n")
-    print("| preset | size | images | runs | wmv | auto | wmv stop | auto stop |")
+    print("| preset | size | images | runs | wmv | wmv+disc | wmv stop | wmv+disc stop |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     for (preset, size, images), g in sorted(groups.items()):
         print(

@@ -46,15 +46,16 @@ def rules() -> dict:
     """The rules (and variants, to pick defaults) that watch every run."""
     from napari_dip.engine import (
         ExponentialVariance,
+        FirstOf,
         SharpnessRatio,
         WindowedVariance,
         make_stop_rule,
     )
 
     return {
-        "auto": make_stop_rule("auto"),  # what stop="auto" is now: ES-WMV + discrepancy
-        "wmv burn-in 400 tol 2% (auto until 2026-11-29)": make_stop_rule("wmv"),
+        "auto": make_stop_rule("auto"),  # what stop="auto" is now
         "discrepancy": make_stop_rule("discrepancy"),
+        "wmv + discrepancy": FirstOf([make_stop_rule("wmv"), make_stop_rule("discrepancy")]),
         "wmv (default)": WindowedVariance(),
         "wmv P=150": WindowedVariance(patience=150),
         "wmv P=300": WindowedVariance(patience=300),

@@ -131,7 +131,7 @@ def test_a_preset_object_carries_its_optimiser_settings(rng):
     fast = get_preset("fast")
     plain = denoise(image, seed=7, **FAST)
     assert np.array_equal(plain, denoise(image, seed=7, preset=replace(fast), **FAST))
-    other = denoise(image, seed=7, preset=replace(fast, betas=(0.9, 0.999)), **FAST)
+    other = denoise(image, seed=7, preset=replace(fast, betas=(0.8, 0.9)), **FAST)
     assert not np.array_equal(plain, other)
 
 

@@ -93,11 +93,11 @@ def _preset_tooltip() -> str:
 
 # value -> label; the values are restore_steps' ``stop`` names
 _STOP_CHOICES = [
-    ("auto (ES-WMV + discrepancy)", "auto"),
+    ("auto (ES-WMV)", "auto"),
     ("windowed variance (ES-WMV)", "wmv"),
     ("exponential variance (ES-EMV)", "emv"),
     ("blur/sharpness ratio", "sharpness"),
-    ("discrepancy (Gaussian denoising)", "discrepancy"),
+    ("discrepancy (white Gaussian noise)", "discrepancy"),
     ("none: run all steps", "none"),
 ]
 # value -> label: what of a layer with more than two dimensions is restored

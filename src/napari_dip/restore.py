@@ -225,18 +225,17 @@ def restore_steps(
     preset : str or napari_dip.engine.Preset
         Network and schedule by name (``napari-dip presets`` lists them; ``paper`` is the
         published configuration, slow on a CPU), or a :class:`~napari_dip.engine.Preset`, e.g.
-        ``dataclasses.replace(get_preset("fast"), betas=(0.9, 0.999))``.
+        ``dataclasses.replace(get_preset("fast"), betas=(0.8, 0.9))``.
     steps : int, optional
         Most optimisation steps; default from the preset and task (three times that when
         ``stop`` is a rule, see :func:`default_steps`).
     stop : {"auto", "wmv", "emv", "sharpness", "discrepancy", "none"} or StopRule
         When to stop without ground truth (see :mod:`napari_dip.engine.stopping`): ``"auto"``
-        (default: ES-WMV, and for Gaussian denoising also the discrepancy principle, whichever
-        stops first), ``"wmv"`` (windowed moving variance of the outputs), ``"emv"`` (its
+        (default, ES-WMV), ``"wmv"`` (windowed moving variance of the outputs), ``"emv"`` (its
         exponential variant), ``"sharpness"`` (blurriness/sharpness ratio settles),
-        ``"discrepancy"`` (Gaussian denoising only: the squared error to the input falls to the
-        noise variance estimated from it), or ``"none"``/``"budget"``/``None``: run all
-        ``steps``. With a rule the result is the
+        ``"discrepancy"`` (white Gaussian noise only: the squared error to the input falls to
+        the noise variance estimated from it; not for photon-limited data), or
+        ``"none"``/``"budget"``/``None``: run all ``steps``. With a rule the result is the
         estimate the rule chose (``Snapshot.best``), not the last one.
     update_every : int
         Steps between snapshots.
@@ -597,8 +596,8 @@ _COMMON_DOC = """
     steps : int, optional
         Most optimisation steps; the default depends on the preset, task and ``stop``.
     stop : {"auto", "wmv", "emv", "sharpness", "discrepancy", "none"}
-        Automatic early stopping (default ``"auto"``: ES-WMV, and for Gaussian denoising also
-        the discrepancy principle); the result is the estimate the rule chose. ``"none"``
+        Automatic early stopping (default ``"auto"``, ES-WMV); the result is the estimate the
+        rule chose. ``"none"``
         runs all ``steps`` and returns the final smoothed output.
     seed : int
         Same seed and device give the same result.
