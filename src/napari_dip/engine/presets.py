@@ -69,10 +69,10 @@ PRESETS: dict[str, Preset] = {
         },
         # Adam's default moments, as published. betas=(0.8, 0.9) reaches the same best PSNR
         # in ~2.5× fewer steps (σ = 25 camera, 256²: 28.26 dB at step 1020 against 2470;
-        # benchmarks/optimiser.py) and, with stop="auto", Gaussian denoising stays within
-        # 0.13–0.30 dB of the oracle; but on photon-limited data (Poisson model, 5–20 photons)
-        # ES-WMV then never stops and the result ends 10–15 dB below the run's best
-        # (benchmarks/noise_models.py), so it is not the default.
+        # benchmarks/optimiser.py) and, stopped by ES-WMV + the discrepancy rule, Gaussian
+        # denoising stays within 0.13–0.30 dB of the oracle; but on photon-limited data
+        # (Poisson model, 5–20 photons) ES-WMV then never stops and the result ends 10–15 dB
+        # below the run's best (benchmarks/noise_models.py), so it is not the default.
         description="narrow full-resolution layers: about 1/20 of the paper's cost per step",
     ),
 }
