@@ -312,7 +312,7 @@ def test_discrepancy_acts_on_gaussian_denoising_only():
 def test_discrepancy_stops_where_the_smoothed_loss_reaches_the_noise_variance():
     rule = Discrepancy(min_step=50)
     rule.prepare(Problem(torch.zeros(1, 1, 8, 8)))
-    rule.level = 1.0  # as if σ̂ = 1
+    rule.sigma = 1.0  # as if σ̂ = 1: the level is 1
     xs = torch.arange(1, 1001, dtype=torch.float32)[:, None, None, None] * torch.ones(1, 2, 2)
     losses = [3.0] * 200 + [0.5] * 800  # falls below the level at step 201
     stopped = None

@@ -46,6 +46,9 @@ from collections.abc import Iterable
 import torch
 import torch.nn.functional as F
 
+from .noise import Gaussian
+from .operators import Identity
+
 __all__ = [
     "RULES",
     "Discrepancy",
@@ -98,6 +101,8 @@ class StopRule:
         self._best: torch.Tensor | None = None
         self._best_step: int | torch.Tensor | None = None
         self._loss: torch.Tensor | None = None
+        self._latest: torch.Tensor | None = None  # see _remember
+        self._latest_step = 0
 
     @property
     def score(self) -> float | None:
@@ -116,6 +121,15 @@ class StopRule:
             step = int(self._best_step)
             return step if step > 0 else None
         return self._best_step
+
+    def _remember(self, keep: torch.Tensor, step: int) -> None:
+        """Hold a reference to the latest kept tensor (no copy: it may change in place)."""
+        self._latest, self._latest_step = keep, step
+
+    def _freeze_latest(self) -> None:
+        """The rule decided at this check: the latest kept tensor becomes its choice."""
+        assert self._latest is not None
+        self._best, self._best_step = self._latest.clone(), self._latest_step
 
     @property
     def expected_stop(self) -> int | None:
@@ -516,8 +530,6 @@ class SharpnessRatio(StopRule):
     def reset(self) -> None:
         super().reset()
         self._recent: deque[float] = deque(maxlen=2 * self.n)
-        self._latest: torch.Tensor | None = None
-        self._latest_step = 0
 
     def describe(self) -> str:
         return f"n={self.n}, eps={self.eps}, keep={self.keep!r}"
@@ -534,7 +546,7 @@ class SharpnessRatio(StopRule):
         return self._latest_step or None
 
     def _observe(self, step, estimate, keep):  # type: ignore[override]
-        self._latest, self._latest_step = keep, step
+        self._remember(keep, step)
         ratio = blurriness(estimate) / sharpness(estimate, self.top).clamp_min(1e-12)
         return ratio
 
@@ -550,8 +562,7 @@ class SharpnessRatio(StopRule):
         change = abs(newer - older)
         if not change < self.eps:
             return None
-        self._best = self._latest.clone()
-        self._best_step = self._latest_step
+        self._freeze_latest()
         return (
             f"blur/sharpness ratio settled at step {step}: mean changed by {change:.4f} "
             f"< {self.eps} over the last {2 * self.n} steps"
@@ -606,60 +617,55 @@ class Discrepancy(StopRule):
         self.factor = float(factor)
         self.smoothing = float(smoothing)
         self.min_step = int(min_step)
-        self.level: float | None = None  # factor · σ̂², set by prepare(); None: inactive
-        self.sigma: float | None = None
+        self.sigma: float | None = None  # σ̂, set by prepare(); None: inactive
         super().__init__(keep=keep, check_every=check_every)
 
     def reset(self) -> None:
         super().reset()
         self._smoothed: torch.Tensor | None = None
-        self._latest: torch.Tensor | None = None
-        self._latest_step = 0
 
     def describe(self) -> str:
         return f"factor={self.factor}, min_step={self.min_step}, keep={self.keep!r}"
 
     def prepare(self, problem: object) -> None:
-        from .noise import Gaussian
-        from .operators import Identity
-
         plain = (
             isinstance(getattr(problem, "operator", None), Identity)
             and isinstance(getattr(problem, "noise", None), Gaussian)
             and not getattr(problem, "tv_weight", 0)
         )
-        self.level = self.sigma = None
-        if plain:
-            self.sigma = float(noise_level(problem.y))  # type: ignore[attr-defined]
-            self.level = self.factor * self.sigma**2
+        self.sigma = float(noise_level(problem.y)) if plain else None  # type: ignore[attr-defined]
+
+    @property
+    def level(self) -> float | None:
+        """The smoothed loss at which the rule stops, ``factor · σ̂²`` (None: inactive)."""
+        return None if self.sigma is None else self.factor * self.sigma**2
 
     @property
     def active(self) -> bool:
-        return self.level is not None
+        return self.sigma is not None
 
     @property
     def best(self) -> torch.Tensor | None:
         return self._best if self.triggered else None
 
     def _observe(self, step, estimate, keep):  # type: ignore[override]
-        if self.level is None or self._loss is None:
+        if self.sigma is None or self._loss is None:
             return None
-        self._latest, self._latest_step = keep, step
-        loss = self._loss.to(torch.float32)
+        self._remember(keep, step)
         if self._smoothed is None:
-            self._smoothed = loss.clone()
-        else:
-            self._smoothed = self._smoothed + self.smoothing * (loss - self._smoothed)
+            self._smoothed = self._loss.clone()
+        else:  # the loss is float32 already (the fit loop computes it so)
+            self._smoothed = self._smoothed + self.smoothing * (self._loss - self._smoothed)
         return self._smoothed
 
     def _decide(self, step: int) -> str | None:
-        if self.level is None or self._latest is None or step < self.min_step:
+        level = self.level
+        if level is None or self._latest is None or step < self.min_step:
             return None
         value = self.score
-        if value is None or value > self.level:
+        if value is None or value > level:
             return None
-        self._best = self._latest.clone()
-        self._best_step = self._latest_step
+        self._freeze_latest()
         return (
             f"discrepancy: squared error to the input {value:.3g} reached {self.factor:g} × "
             f"the estimated noise variance ({self.sigma:.3g}²) at step {step}"
@@ -706,24 +712,20 @@ class FirstOf(_Group):
     name = "first"
 
     def __init__(self, rules: Iterable[StopRule], *, check_every: int = 10) -> None:
-        self.decider: StopRule | None = None
         rules = list(rules)
-        keep = rules[0].keep if rules else "average"
-        super().__init__(rules, keep=keep, check_every=check_every)
+        super().__init__(rules, keep=rules[0].keep if rules else "average", check_every=check_every)
 
     def reset(self) -> None:
         super().reset()
-        self.decider = None
+        self.decider: StopRule | None = None  # the member that stopped the run
 
     def describe(self) -> str:
         return ", ".join(repr(rule) for rule in self.rules)
 
     def flush(self) -> list[tuple[int, float]]:
-        new = []
-        for i, rule in enumerate(self.rules):
-            pairs = rule.flush()
-            if i == 0:
-                new = pairs
+        new = self.rules[0].flush()  # the scores shown are the first member's
+        for rule in self.rules[1:]:
+            rule.flush()
         self.scores.extend(new)
         return new
 
