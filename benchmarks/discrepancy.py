@@ -3,18 +3,18 @@ denoising runs (issues 4, 5).
 
     cd benchmarks && python discrepancy.py results/curves/*.json.gz --factors 0.9,1,1.1
 
-Replays recorded runs of ``early_stopping.py --curves`` (denoising only). The rule: stop at the
-first step where the data term (the per-step loss, an exponential average over ~50 steps of
-the samples) falls to ``factor × σ̂²``, and take the smoothed output there; σ̂ is the noise
-level estimated from the noisy image alone, in the engine's normalised units, as the median
-absolute finest-scale diagonal Haar coefficient / 0.6745 (Donoho's MAD). Before the peak the
-output misses signal and the loss is above σ²; past it the network fits the noise and the loss
-falls below. The table gives the chosen step and the gap to the oracle (the best smoothed PSNR
-of the run), per factor; then ES-WMV alone as ``stop="wmv"`` has it (burn-in, tolerance and
-patience from the engine, replayed on the recorded variance as ``early_stopping.py --replay``
-does) and "wmv+disc": whichever of the two stops first (discrepancy at factor 1, not
-before step ``--min-step``). The engine's rule (:class:`napari_dip.engine.Discrepancy`) smooths
-every step's loss with 0.02 instead of every tenth with 0.2: the same ~50-step average.
+Replays recorded runs of ``early_stopping.py --curves`` (denoising only) through the engine's
+own rules. :class:`napari_dip.engine.Discrepancy` stops at the first step where the data term,
+exponentially averaged, falls to ``factor × σ̂²`` (σ̂: :func:`napari_dip.engine.noise_level` of
+the noisy image in the engine's normalised units, Donoho's MAD of the finest diagonal Haar
+details); it is fed the recorded loss, sampled every 10 steps, with smoothing 0.2 per sample
+for the engine's 0.02 per step (the same ~50-step average). Before the peak the output misses
+signal and the loss is above σ²; past it the network fits the noise and the loss falls below.
+The table gives the chosen step and the gap to the oracle (the best smoothed PSNR of the run),
+per factor (from step 10 on); then ES-WMV alone as ``stop="wmv"`` has it (burn-in, tolerance
+and patience from the engine, replayed on the recorded variance as ``early_stopping.py
+--replay`` does) and "wmv+disc": whichever of the two stops first (discrepancy at factor 1, not
+before step ``--min-step``).
 Summaries: mean and worst gap per preset, size and image set (the benchmark images *camera*
 and *astronaut*, or the others).
 """
@@ -34,12 +34,23 @@ from early_stopping import _recorded_rule, degrade
 BENCHMARK_IMAGES = ("camera", "astronaut")
 
 
-def haar_sigma(image: np.ndarray) -> float:
-    """Noise std from the finest diagonal Haar details: robust to edges, blind to smooth parts."""
-    h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
-    u = image[:h, :w]
-    d = (u[0::2, 0::2] - u[0::2, 1::2] - u[1::2, 0::2] + u[1::2, 1::2]) / 2
-    return float(np.median(np.abs(d)) / 0.6745)
+def recorded_discrepancy(run: dict, problem, factor: float, min_step: int) -> int | None:
+    """The engine's :class:`~napari_dip.engine.Discrepancy` (its σ̂ from ``problem.y``, its
+    smoothing and decision) fed the recorded loss, sampled every 10 steps, so smoothing 0.2
+    per sample stands for the engine's 0.02 per step; returns its stop step (None: never)."""
+    import torch
+
+    from napari_dip.engine import Discrepancy
+
+    rule = Discrepancy(factor, smoothing=0.2, min_step=min_step)
+    rule.reset()
+    rule.prepare(problem)
+    for step, loss in zip(run["step"], run["loss"], strict=True):
+        marker = torch.tensor(float(step))
+        rule.observe(step, marker, marker, torch.tensor(loss, dtype=torch.float64))
+        if step % rule.check_every == 0 and rule.check(step):
+            return step
+    return None
 
 
 def main() -> None:
@@ -51,8 +62,10 @@ def main() -> None:
     parser.add_argument("--min-step", type=int, default=50, help="of the discrepancy")
     args = parser.parse_args()
 
+    import torch
+
     from napari_dip._arrays import prepare_image
-    from napari_dip.engine import stopping
+    from napari_dip.engine import Problem, stopping
     from napari_dip.samples import grey_crop
 
     wmv = stopping.make_stop_rule("wmv")
@@ -79,27 +92,17 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # saturation warnings: known for these images
             unit, _ = prepare_image(noisy, None, None)
-        unit = np.asarray(unit, dtype=np.float64).squeeze()
-        sigma = haar_sigma(unit)
+        problem = Problem(torch.from_numpy(np.asarray(unit, dtype=np.float32))[None, None])
+        sigma = float(stopping.noise_level(problem.y))
         actual = np.std(noisy.astype(np.float64) - clean) / (float(noisy.max()) - noisy.min())
         steps = np.array(run["step"])
         psnr = np.array(run["psnr_average"])
-        loss = np.array(run["loss"], dtype=np.float64)
-        for k in range(1, len(loss)):  # samples every 10 steps: 0.2 ≈ a 50-step average
-            loss[k] = 0.8 * loss[k - 1] + 0.2 * loss[k]
         best = int(psnr.argmax())
         at = dict(zip(run["step"], psnr, strict=True))
         curve = max((v for k, v in run["scores"].items() if k.startswith("wmv")), key=len)
         w_chosen, w_stop = _recorded_rule(curve, wmv.burn_in, wmv.tolerance, wmv.patience)
         w_stop = w_stop or int(steps[-1])  # not stopped: the run's end (its step ceiling)
-        crossing = next(
-            (
-                int(t)
-                for t, v in zip(steps, loss, strict=True)
-                if v <= sigma**2 and t >= args.min_step
-            ),
-            None,
-        )
+        crossing = recorded_discrepancy(run, problem, 1.0, args.min_step)
         a_chosen, a_stop = w_chosen, w_stop
         if crossing is not None and crossing <= w_stop:
             a_chosen = a_stop = crossing
@@ -114,11 +117,11 @@ def main() -> None:
         group["auto stop"].append(a_stop)
         row = []
         for f in factors:
-            hit = np.nonzero(loss <= f * sigma**2)[0]
-            if len(hit):
-                gap = float(psnr[best] - psnr[hit[0]])
+            hit = recorded_discrepancy(run, problem, f, 0)
+            if hit is not None:
+                gap = float(psnr[best] - at[hit])
                 gaps[f].append(gap)
-                row += [str(steps[hit[0]]), f"{gap:.2f}"]
+                row += [str(hit), f"{gap:.2f}"]
             else:
                 gaps[f].append(float("nan"))
                 row += ["never", "–"]
