@@ -85,14 +85,32 @@ def paper_record(image: str) -> tuple[float, int]:
     raise SystemExit(f"no paper-preset record for {image!r} in {RECORD}")
 
 
-def race(args: argparse.Namespace) -> None:
+def default_run(args: argparse.Namespace, image: str, size: int = 256) -> dict:
+    """The raced preset as a user runs it: automatic stop, the budget's default ceiling."""
+    return curve_of(
+        image,
+        args.preset,
+        None,
+        args.every,
+        "auto",
+        size=size,
+        device=args.device,
+        precision=args.precision,
+    )
+
+
+def print_machine(args: argparse.Namespace, size: int, extra: str = "") -> None:
     import torch
 
     print(
         f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, device {args.device}; 256×256 grey, σ=25; "
-        f"{args.preset} in precision {args.precision}\n"
+        f"{torch.get_num_threads()} threads, device {args.device}; {size}×{size} grey, σ=25; "
+        f"{args.preset} in precision {args.precision}{extra}\n"
     )
+
+
+def race(args: argparse.Namespace) -> None:
+    print_machine(args, 256)
     rows = []
     for image in args.images.split(","):
         if args.paper_full:
@@ -112,15 +130,7 @@ def race(args: argparse.Namespace) -> None:
                 device=args.device,
                 precision="float32",
             )
-        ours = curve_of(
-            image,
-            args.preset,
-            None,
-            args.every,
-            "auto",
-            device=args.device,
-            precision=args.precision,
-        )
+        ours = default_run(args, image)
         target = paper_best - TOLERANCE
         hit = next((k for k, v in enumerate(ours["psnr"]) if v >= target), None)
         paper_seconds = paper["s_per_step"] * paper_step
@@ -167,27 +177,12 @@ def race(args: argparse.Namespace) -> None:
 
 
 def auto(args: argparse.Namespace) -> None:
-    import torch
-
-    print(
-        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, device {args.device}; {args.size}×{args.size} "
-        f"grey, σ=25; {args.preset} in precision {args.precision}, stop auto\n"
-    )
+    print_machine(args, args.size, ", stop auto")
     print("| image | result PSNR | stopped at step | wall time | best PSNR along the run (step) |")
     print("|---|---:|---:|---:|---:|")
     for image in args.images.split(","):
         start = time.perf_counter()
-        run = curve_of(
-            image,
-            args.preset,
-            None,
-            args.every,
-            "auto",
-            size=args.size,
-            device=args.device,
-            precision=args.precision,
-        )
+        run = default_run(args, image, args.size)
         wall = time.perf_counter() - start
         i = int(np.argmax(run["psnr"]))
         print(
