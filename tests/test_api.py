@@ -224,6 +224,23 @@ def test_denoise_rejects_bad_input(image, kwargs, error, match):
         denoise(image, **kwargs)
 
 
+def test_discrepancy_stop_is_refused_where_it_cannot_apply(rng):
+    # It compares the error to the input with a Gaussian noise level: a clear error up front,
+    # not a rule that silently never stops.
+    image = rng.random((32, 32)).astype(np.float32)
+    mask = np.zeros((32, 32), bool)
+    mask[8:12, 8:12] = True
+    for call in (
+        lambda: inpaint(image, mask, stop="discrepancy", **FAST),
+        lambda: super_resolve(image, 2, stop="discrepancy", **FAST),
+        lambda: denoise(image, stop="discrepancy", noise="poisson", **FAST),
+        lambda: denoise(image, stop="discrepancy", tv_weight=0.01, **FAST),
+    ):
+        with pytest.raises(ValueError, match="discrepancy"):
+            call()
+    assert denoise(image, stop="discrepancy", **FAST).shape == image.shape
+
+
 def test_inpaint_rejects_bad_masks():
     image = np.random.default_rng(0).random((8, 9))
     with pytest.raises(ValueError, match="mask shape"):

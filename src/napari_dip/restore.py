@@ -597,8 +597,7 @@ _COMMON_DOC = """
         Most optimisation steps; the default depends on the preset, task and ``stop``.
     stop : {"auto", "wmv", "emv", "sharpness", "discrepancy", "none"}
         Automatic early stopping (default ``"auto"``, ES-WMV); the result is the estimate the
-        rule chose. ``"none"``
-        runs all ``steps`` and returns the final smoothed output.
+        rule chose. ``"none"`` runs all ``steps`` and returns the final smoothed output.
     seed : int
         Same seed and device give the same result.
     device : str
