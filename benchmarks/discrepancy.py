@@ -5,11 +5,12 @@ denoising runs (issues 4, 5).
 
 Replays recorded runs of ``early_stopping.py --curves`` (denoising only) through the engine's
 own rules. :class:`napari_dip.engine.Discrepancy` stops at the first step where the data term,
-exponentially averaged, falls to ``factor × σ̂²`` (σ̂: :func:`napari_dip.engine.noise_level` of
-the noisy image in the engine's normalised units, Donoho's MAD of the finest diagonal Haar
-details); it is fed the recorded loss, sampled every 10 steps, with smoothing 0.2 per sample
-for the engine's 0.02 per step (the same ~50-step average). Before the peak the output misses
-signal and the loss is above σ²; past it the network fits the noise and the loss falls below.
+averaged over its window (``--window`` steps, default the engine's), falls to ``factor × σ̂²``
+(σ̂: :func:`napari_dip.engine.noise_level` of the noisy image in the engine's normalised
+units); it is fed the recorded loss, sampled every 10 steps, so its window holds ``window /
+10`` samples (a coarser average than the engine's, of the same span), and it stops ``--lag``
+after reaching the level (default the engine's). Before the peak the output misses signal and
+the loss is above σ²; past it the network fits the noise and the loss falls below.
 The table gives the chosen step and the gap to the oracle (the best smoothed PSNR of the run),
 per factor (from step 10 on); then ES-WMV alone as ``stop="wmv"`` has it (burn-in, tolerance
 and patience from the engine, replayed on the recorded variance as ``early_stopping.py
@@ -34,15 +35,17 @@ from early_stopping import _recorded_rule, degrade
 BENCHMARK_IMAGES = ("camera", "astronaut")
 
 
-def recorded_discrepancy(run: dict, problem, factor: float, min_step: int) -> int | None:
+def recorded_discrepancy(
+    run: dict, problem, factor: float, min_step: int, window: int = 20, lag: float = 0.1
+) -> int | None:
     """The engine's :class:`~napari_dip.engine.Discrepancy` (its σ̂ from ``problem.y``, its
-    smoothing and decision) fed the recorded loss, sampled every 10 steps, so smoothing 0.2
-    per sample stands for the engine's 0.02 per step; returns its stop step (None: never)."""
+    decision) fed the recorded loss, sampled every 10 steps, so it averages ``window / 10``
+    samples for ``window`` steps; returns its stop step (None: never)."""
     import torch
 
     from napari_dip.engine import Discrepancy
 
-    rule = Discrepancy(factor, smoothing=0.2, min_step=min_step)
+    rule = Discrepancy(factor, window=max(1, round(window / 10)), lag=lag, min_step=min_step)
     rule.reset()
     rule.prepare(problem)
     for step, loss in zip(run["step"], run["loss"], strict=True):
@@ -60,6 +63,10 @@ def main() -> None:
     parser.add_argument("curves", type=Path, nargs="+")
     parser.add_argument("--factors", default="0.9,1,1.1")
     parser.add_argument("--min-step", type=int, default=50, help="of the discrepancy")
+    parser.add_argument(
+        "--window", type=int, default=None, help="of the discrepancy, in steps (engine's)"
+    )
+    parser.add_argument("--lag", type=float, default=None, help="of the discrepancy (engine's)")
     args = parser.parse_args()
 
     import torch
@@ -69,6 +76,9 @@ def main() -> None:
     from napari_dip.samples import grey_crop
 
     wmv = stopping.make_stop_rule("wmv")
+    default = stopping.Discrepancy()
+    window = default.window if args.window is None else args.window
+    lag = default.lag if args.lag is None else args.lag
 
     factors = [float(f) for f in args.factors.split(",")]
     runs = {}
@@ -102,7 +112,7 @@ def main() -> None:
         curve = max((v for k, v in run["scores"].items() if k.startswith("wmv")), key=len)
         w_chosen, w_stop = _recorded_rule(curve, wmv.burn_in, wmv.tolerance, wmv.patience)
         w_stop = w_stop or int(steps[-1])  # not stopped: the run's end (its step ceiling)
-        crossing = recorded_discrepancy(run, problem, 1.0, args.min_step)
+        crossing = recorded_discrepancy(run, problem, 1.0, args.min_step, window, lag)
         a_chosen, a_stop = w_chosen, w_stop
         if crossing is not None and crossing <= w_stop:
             a_chosen = a_stop = crossing
@@ -117,7 +127,7 @@ def main() -> None:
         group["auto stop"].append(a_stop)
         row = []
         for f in factors:
-            hit = recorded_discrepancy(run, problem, f, 0)
+            hit = recorded_discrepancy(run, problem, f, 0, window, lag)
             if hit is not None:
                 gap = float(psnr[best] - at[hit])
                 gaps[f].append(gap)

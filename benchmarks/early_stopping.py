@@ -45,6 +45,7 @@ GROUPS = {"denoise15": "denoise", "denoise25": "denoise", "denoise50": "denoise"
 def rules() -> dict:
     """The rules (and variants, to pick defaults) that watch every run."""
     from napari_dip.engine import (
+        Discrepancy,
         ExponentialVariance,
         FirstOf,
         SharpnessRatio,
@@ -53,9 +54,10 @@ def rules() -> dict:
     )
 
     return {
-        "auto": make_stop_rule("auto"),  # what stop="auto" is now
+        "auto": make_stop_rule("auto"),  # what stop="auto" is now: wmv + discrepancy
         "discrepancy": make_stop_rule("discrepancy"),
-        "wmv + discrepancy": FirstOf([make_stop_rule("wmv"), make_stop_rule("discrepancy")]),
+        "wmv + discrepancy lag 0": FirstOf([make_stop_rule("wmv"), Discrepancy(lag=0.0)]),
+        "wmv + discrepancy lag 0.2": FirstOf([make_stop_rule("wmv"), Discrepancy(lag=0.2)]),
         "wmv (default)": WindowedVariance(),
         "wmv P=150": WindowedVariance(patience=150),
         "wmv P=300": WindowedVariance(patience=300),

@@ -4,10 +4,13 @@
     python benchmarks/noise_models.py --size 64 --max-steps 300 --photons 20 --slices 1
                                                               # smoke test (about a minute)
     python benchmarks/noise_models.py --models "gaussian (MSE),poisson (known)"
+    python benchmarks/noise_models.py --preset fast@0.9:0.999 --stop wmv   # other settings
 
 Images: 2D slices of :func:`napari_dip.samples.photon_limited` (seeded cells and puncta over a
 smooth background, Poisson counts recorded as ``offset + gain · count`` in uint16). Every noise
-model denoises the same slice with the same seed and the default automatic stop (ES-WMV),
+model denoises the same slice with the same seed and the same stop rule (``--stop``: a
+name of ``stop=`` or of the rules grid of ``early_stopping.py``; default ``auto``) and preset
+(``--preset``: a name, or ``name@b1:b2`` for other Adam betas; default ``fast``),
 ``--max-steps`` the ceiling. Reported per run: PSNR of the chosen result (what ``denoise``
 returns) against the clean expected image, the best PSNR over the run (oracle, evaluation only,
 from the smoothed output every ``--every`` steps), the chosen step, the steps run and seconds.
@@ -47,9 +50,14 @@ def run_one(noisy, clean, options, args) -> dict:
 
     start = time.perf_counter()
     best, last = -np.inf, None
+    from early_stopping import preset_of, rules
+
+    stop = rules().get(args.stop, args.stop)
     for last in restore_steps(
         noisy,
         task="denoise",
+        preset=preset_of(args.preset),
+        stop=stop,
         steps=args.max_steps,
         update_every=args.every,
         seed=args.seed,
@@ -83,6 +91,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", default="", help="comma-separated subset of the models")
+    parser.add_argument("--preset", default="fast", help="name or name@b1:b2 (default fast)")
+    parser.add_argument("--stop", default="auto", help="stop rule (default auto)")
     args = parser.parse_args()
 
     import torch
@@ -99,6 +109,7 @@ def main() -> None:
         chosen = {k: v for k, v in chosen.items() if k in wanted}
     print(
         f"# noise models: {args.size}×{args.size} slices, max {args.max_steps} steps, "
+        f"preset {args.preset}, stop {args.stop!r}, "
         f"{args.threads} thread(s), {args.device}, torch {torch.__version__}, "
         f"{platform.processor() or platform.machine()}\n"
     )

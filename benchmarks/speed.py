@@ -1,7 +1,7 @@
 """Benchmark: the default against the paper preset, side by side, and how the cost scales.
 
     python benchmarks/speed.py                        # both parts (≈10 min on 2 CPU cores)
-    python benchmarks/speed.py --part race            # default vs paper at 256² σ=25
+    python benchmarks/speed.py --part race --images camera   # default vs paper, 256² σ=25
     python benchmarks/speed.py --part scaling         # s/step and peak memory, 128² … 2048²
     python benchmarks/speed.py --part scaling --sizes 512 --rgb --device cuda   # on a GPU
     python benchmarks/speed.py --part auto --size 512  # the default, auto-stopped, end to end
@@ -111,8 +111,12 @@ def print_machine(args: argparse.Namespace, size: int, extra: str = "") -> None:
 
 def race(args: argparse.Namespace) -> None:
     print_machine(args, 256)
+    images = args.images.split(",")
+    if not args.paper_full:
+        for image in images:  # before hours of running, not after
+            paper_record(image)
     rows = []
-    for image in args.images.split(","):
+    for image in images:
         if args.paper_full:
             paper = curve_of(
                 image, "paper", 3000, 20, "none", device=args.device, precision="float32"

@@ -129,6 +129,9 @@ def test_demo_reports_psnr_and_time(tmp_path: Path, capsys) -> None:
 def test_ctrl_c_keeps_the_result_so_far(grey_png: Path, tmp_path: Path, monkeypatch, capsys):
     """A real SIGINT after the first snapshot: the run stops within a step and is saved."""
     real = napari_dip.restore.restore_steps
+    # A process started in the background (`nohup ... &`) inherits SIGINT ignored, and the CLI
+    # rightly leaves an ignored SIGINT alone: start from the interactive default.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def interrupted_after_first_snapshot(*args, **kwargs):
         def snapshots():
@@ -141,13 +144,16 @@ def test_ctrl_c_keeps_the_result_so_far(grey_png: Path, tmp_path: Path, monkeypa
 
     monkeypatch.setattr(napari_dip.restore, "restore_steps", interrupted_after_first_snapshot)
     out = tmp_path / "partial.png"
-    code = main(
-        ["denoise", str(grey_png), "-o", str(out), "--steps", "1000", "--update-every", "2"]
-    )
+    try:
+        code = main(
+            ["denoise", str(grey_png), "-o", str(out), "--steps", "1000", "--update-every", "2"]
+        )
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert code == 130
     assert iio.imread(out).shape == (H, W)
     assert "interrupted at step 3/1000" in capsys.readouterr().err
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
 @pytest.mark.parametrize(("stop", "expected"), [("emv", "emv"), ("none", "none"), (None, "auto")])

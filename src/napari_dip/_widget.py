@@ -93,11 +93,11 @@ def _preset_tooltip() -> str:
 
 # value -> label; the values are restore_steps' ``stop`` names
 _STOP_CHOICES = [
-    ("auto (ES-WMV)", "auto"),
+    ("auto (ES-WMV + discrepancy)", "auto"),
     ("windowed variance (ES-WMV)", "wmv"),
     ("exponential variance (ES-EMV)", "emv"),
     ("blur/sharpness ratio", "sharpness"),
-    ("discrepancy (white Gaussian noise)", "discrepancy"),
+    ("discrepancy (noise level)", "discrepancy"),
     ("none: run all steps", "none"),
 ]
 # value -> label: what of a layer with more than two dimensions is restored
@@ -306,7 +306,7 @@ class RestoreWidget(QWidget):
         )
         self.stop_rule = ComboBox(
             label="stop",
-            # the discrepancy rule compares with a Gaussian noise level: denoising only
+            # the discrepancy rule compares with the noise level of y: denoising only
             choices=[c for c in _STOP_CHOICES if self.task == "denoise" or c[1] != "discrepancy"],
             value="auto",
             tooltip="when to stop without ground truth; the result is the estimate the rule "

@@ -146,11 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--stop",
         choices=STOP_CHOICES,
         default="auto",
-        help="when to stop without ground truth: auto (default, = wmv), wmv (windowed moving "
-        "variance of the outputs, ES-WMV), emv (its exponential variant), sharpness "
-        "(blurriness/sharpness ratio settles), discrepancy (white Gaussian noise only: the "
-        "error to the input falls to the estimated noise level) or none (run all --steps); "
-        "the result is the estimate the rule chose",
+        help="when to stop without ground truth: auto (default: wmv and discrepancy, whichever "
+        "stops first), wmv (windowed moving variance of the outputs, ES-WMV), emv (its "
+        "exponential variant), sharpness (blurriness/sharpness ratio settles), discrepancy "
+        "(denoising only: the error to the input falls to what the noise alone leaves) or "
+        "none (run all --steps); the result is the estimate the rule chose",
     )
     group.add_argument(
         "--seed", type=int, default=0, help="same seed and device give the same result (0)"

@@ -231,10 +231,11 @@ def restore_steps(
         ``stop`` is a rule, see :func:`default_steps`).
     stop : {"auto", "wmv", "emv", "sharpness", "discrepancy", "none"} or StopRule
         When to stop without ground truth (see :mod:`napari_dip.engine.stopping`): ``"auto"``
-        (default, ES-WMV), ``"wmv"`` (windowed moving variance of the outputs), ``"emv"`` (its
-        exponential variant), ``"sharpness"`` (blurriness/sharpness ratio settles),
-        ``"discrepancy"`` (white Gaussian noise only: the squared error to the input falls to
-        the noise variance estimated from it; not for photon-limited data), or
+        (default: ``"wmv"`` and ``"discrepancy"``, whichever stops first), ``"wmv"``
+        (windowed moving variance of the outputs, ES-WMV), ``"emv"`` (its exponential
+        variant), ``"sharpness"`` (blurriness/sharpness ratio settles), ``"discrepancy"``
+        (denoising only: the data term falls to its value at the truth, i.e. the noise
+        variance estimated from the input, or the expected Poisson deviance), or
         ``"none"``/``"budget"``/``None``: run all ``steps``. With a rule the result is the
         estimate the rule chose (``Snapshot.best``), not the last one.
     update_every : int
@@ -293,10 +294,11 @@ def restore_steps(
         raise ValueError("factor is only used for task='super_resolve'")
     chosen = engine.get_preset(preset)
     settings = chosen.task(task)
-    if stop == "discrepancy" and (task != "denoise" or noise != "gaussian" or tv_weight):
+    if stop == "discrepancy" and (task != "denoise" or tv_weight):
         raise ValueError(
-            "stop='discrepancy' compares the error to the input with its Gaussian noise level: "
-            "it needs task='denoise', noise='gaussian' and no tv_weight; use 'auto' or 'wmv'"
+            "stop='discrepancy' compares the data term with its value at the truth, which is "
+            "known for denoising only: it needs task='denoise' and no tv_weight; use 'auto' or "
+            "'wmv'"
         )
     rule = engine.make_stop_rule(stop)
     if steps is None:
@@ -596,8 +598,9 @@ _COMMON_DOC = """
     steps : int, optional
         Most optimisation steps; the default depends on the preset, task and ``stop``.
     stop : {"auto", "wmv", "emv", "sharpness", "discrepancy", "none"}
-        Automatic early stopping (default ``"auto"``, ES-WMV); the result is the estimate the
-        rule chose. ``"none"`` runs all ``steps`` and returns the final smoothed output.
+        Automatic early stopping (default ``"auto"``: ES-WMV and the discrepancy rule, whichever
+        stops first); the result is the estimate the rule chose. ``"none"`` runs all
+        ``steps`` and returns the final smoothed output.
     seed : int
         Same seed and device give the same result.
     device : str
