@@ -52,6 +52,22 @@ def assert_idle(widget) -> None:
     assert widget._form.enabled and widget._advanced.enabled
 
 
+def test_the_automatic_stop_ends_the_run_early_with_a_full_bar(make_napari_viewer_proxy, qtbot):
+    viewer = make_napari_viewer_proxy()
+    noisy, clean = samples.noisy(sigma=25, size=64, seed=1)
+    viewer.add_image(noisy, name="noisy")
+    widget = dock(viewer, "Denoise")
+    configure(widget, steps=900, update_every=50)
+    added, _ = run_and_wait(qtbot, widget)
+    out = added[0]
+    # the discrepancy rule ends a 64² σ = 25 run after ~160 steps (ES-WMV alone: 400 or more)
+    assert out.metadata["stop_reason"].startswith("discrepancy"), out.metadata["stop_reason"]
+    assert out.metadata["step"] < 400 and out.metadata["best_step"] == out.metadata["step"]
+    assert psnr(clean, out.data, data_range=255) > psnr(clean, noisy, data_range=255) + 5
+    assert widget.progress.value() == widget.progress.maximum() == out.metadata["step"]
+    assert widget.progress.format().startswith(f"done at step {out.metadata['step']}")
+
+
 def test_denoise_updates_live_and_beats_the_input(make_napari_viewer_proxy, qtbot):
     viewer = make_napari_viewer_proxy()
     noisy, clean = samples.noisy(sigma=25, size=64, seed=0)
@@ -69,8 +85,8 @@ def test_denoise_updates_live_and_beats_the_input(make_napari_viewer_proxy, qtbo
     assert psnr(clean, out.data, data_range=255) > psnr(clean, noisy, data_range=255) + 2
     assert out.metadata["stop_reason"] == "step budget reached"
     assert out.metadata["step"] == 150 and out.metadata["task"] == "denoise"
-    # the default auto stop (ES-WMV, window 100) scores from step 100 on; the layer holds the
-    # estimate it chose, and the plot has the loss and every score
+    # the default auto stop (ES-WMV + discrepancy) shows ES-WMV's score, from step 100 on (its
+    # window); the layer holds the estimate it chose, and the plot has the loss and every score
     assert out.metadata["stop"] == "auto" and 100 <= out.metadata["best_step"] <= 150
     plot = widget.plot
     assert [s for s, _ in plot.loss] == [25, 50, 75, 100, 125, 150]

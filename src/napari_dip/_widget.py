@@ -876,6 +876,9 @@ class RestoreWidget(QWidget):
         else:
             # Short enough for a narrow dock; the full reason is in the tooltip and metadata.
             ended = "stopped" if last.stop_reason == "stopped on request" else "done"
+            if ended == "done":  # an automatic stop ends long before the ceiling: a full bar
+                self.progress.setRange(0, max(last.step, 1))
+                self.progress.setValue(last.step)
             self.progress.setFormat(
                 f"{ended} at step {last.step} · result from step {last.best_step} · "
                 f"{_format_seconds(last.elapsed)}"
