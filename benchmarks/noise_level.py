@@ -55,6 +55,16 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|")
     ratios: dict[str, list[float]] = {"gaussian": [], "photon": []}
     firsts: dict[str, list[float]] = {"gaussian": [], "photon": []}
+
+    def row(kind: str, image: str, level: str, y, truth: float) -> None:
+        estimate, first = float(noise_level(y)), haar_mad(y)
+        ratios[kind].append(estimate / truth)
+        firsts[kind].append(first / truth)
+        print(
+            f"| {kind} | {image} | {level} | {estimate:.4g} | {truth:.4g} "
+            f"| {estimate / truth:.3f} | {first / truth:.3f} |"
+        )
+
     for image in args.images.split(","):
         clean = grey_crop(image, args.size)
         for sigma in (15, 25, 50):
@@ -64,26 +74,19 @@ def main() -> None:
                 unit, _ = prepare_image(noisy, None, None)
             span = float(noisy.max()) - float(noisy.min())
             truth = float(np.std(noisy.astype(np.float64) - clean)) / span
-            y = torch.from_numpy(np.asarray(unit, np.float32))
-            estimate, first = float(noise_level(y)), haar_mad(y)
-            ratios["gaussian"].append(estimate / truth)
-            firsts["gaussian"].append(first / truth)
-            print(
-                f"| gaussian | {image} | σ {sigma} | {estimate:.4f} | {truth:.4f} "
-                f"| {estimate / truth:.3f} | {first / truth:.3f} |"
+            row(
+                "gaussian",
+                image,
+                f"σ {sigma}",
+                torch.from_numpy(np.asarray(unit, np.float32)),
+                truth,
             )
     for photons in (float(p) for p in args.photons.split(",")):
         noisy, clean = photon_limited((8, 64, 64), photons=photons, gain=1.0, offset=100.0, seed=0)
         for index in (2, 5):
             truth = float(np.sqrt(np.mean(clean[index] - 100.0)))
             y = torch.from_numpy(noisy[index].astype(np.float32))
-            estimate, first = float(noise_level(y)), haar_mad(y)
-            ratios["photon"].append(estimate / truth)
-            firsts["photon"].append(first / truth)
-            print(
-                f"| photon | slice {index} | {photons:g} photons | {estimate:.3f} | {truth:.3f} "
-                f"| {estimate / truth:.3f} | {first / truth:.3f} |"
-            )
+            row("photon", f"slice {index}", f"{photons:g} photons", y, truth)
     print()
     for kind, values in ratios.items():
         print(
