@@ -620,6 +620,7 @@ def _expected_half_deviance_table() -> tuple[torch.Tensor, float, float]:
 
 
 _DEVIANCE_TABLE: tuple[torch.Tensor, float, float] | None = None
+_DEVIANCE_ON: dict[torch.device, torch.Tensor] = {}  # the table, float32, per device
 
 
 def expected_half_deviance(rate: torch.Tensor) -> torch.Tensor:
@@ -630,7 +631,9 @@ def expected_half_deviance(rate: torch.Tensor) -> torch.Tensor:
     if _DEVIANCE_TABLE is None:
         _DEVIANCE_TABLE = _expected_half_deviance_table()
     table, origin, step = _DEVIANCE_TABLE
-    table = table.to(rate.device, torch.float32)
+    if rate.device not in _DEVIANCE_ON:  # one copy per device, not one per call
+        _DEVIANCE_ON[rate.device] = table.to(rate.device, torch.float32)
+    table = _DEVIANCE_ON[rate.device]
     position = (rate.clamp(1e-4, 1e3).log() - origin) / step
     index = position.floor().long().clamp(0, table.numel() - 2)
     weight = (position - index).clamp(0, 1)
