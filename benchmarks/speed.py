@@ -112,9 +112,8 @@ def print_machine(args: argparse.Namespace, size: int, extra: str = "") -> None:
 def race(args: argparse.Namespace) -> None:
     print_machine(args, 256)
     images = args.images.split(",")
-    if not args.paper_full:
-        for image in images:  # before hours of running, not after
-            paper_record(image)
+    # read before hours of running, not after
+    records = {} if args.paper_full else {image: paper_record(image) for image in images}
     rows = []
     for image in images:
         if args.paper_full:
@@ -124,7 +123,7 @@ def race(args: argparse.Namespace) -> None:
             i = int(np.argmax(paper["psnr"]))
             paper_best, paper_step = paper["psnr"][i], paper["step"][i]
         else:
-            paper_best, paper_step = paper_record(image)
+            paper_best, paper_step = records[image]
             paper = curve_of(
                 image,
                 "paper",

@@ -41,6 +41,7 @@ Rules
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from collections.abc import Iterable
@@ -606,34 +607,26 @@ def noise_level(y: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(total / binned.numel())
 
 
-def _expected_half_deviance_table() -> tuple[torch.Tensor, float, float]:
-    """``f(λ) = E[λ − k + k log(k/λ)]`` for ``k ~ Poisson(λ)`` on a log grid of λ
-    (10⁻⁴ … 10³, 40 points per decade; float64): the expected data term of the Poisson
+@functools.cache
+def _deviance_table(device: torch.device) -> tuple[torch.Tensor, float, float]:
+    """``f(λ) = E[λ − k + k log(k/λ)]`` for ``k ~ Poisson(λ)`` on a log grid of λ (10⁻⁴ …
+    10³, 40 points per decade; summed in float64, kept in float32 on ``device``, once per
+    device), with the grid's origin and step in log λ: the expected data term of the Poisson
     models at the truth. It tends to ½ + 1/(12λ) for large λ and to 0 as λ → 0."""
     lo, hi, per_decade = -4.0, 3.0, 40
     lam = torch.logspace(lo, hi, int((hi - lo) * per_decade) + 1, dtype=torch.float64)[:, None]
     k = torch.arange(0, 1500, dtype=torch.float64)[None, :]  # covers λ + 12√λ at λ = 10³
     pmf = torch.exp(torch.xlogy(k, lam) - lam - torch.lgamma(k + 1))
     table = (pmf * torch.xlogy(k, k)).sum(1) - torch.xlogy(lam[:, 0], lam[:, 0])
-    step = (hi - lo) / (table.numel() - 1) * torch.log(torch.tensor(10.0)).item()
-    return table, lo * torch.log(torch.tensor(10.0)).item(), step
-
-
-_DEVIANCE_TABLE: tuple[torch.Tensor, float, float] | None = None
-_DEVIANCE_ON: dict[torch.device, torch.Tensor] = {}  # the table, float32, per device
+    step = (hi - lo) / (table.numel() - 1) * math.log(10)
+    return table.to(device, torch.float32), lo * math.log(10), step
 
 
 def expected_half_deviance(rate: torch.Tensor) -> torch.Tensor:
     """``E[λ − k + k log(k/λ)]`` for ``k ~ Poisson(λ)``, element-wise for the expected counts
     ``rate`` (interpolated in log λ from a table; clamped to 10⁻⁴ … 10³, where it is
     0.0009 and 0.50008): the mean of :class:`~.noise.Poisson`'s loss at the true rate."""
-    global _DEVIANCE_TABLE
-    if _DEVIANCE_TABLE is None:
-        _DEVIANCE_TABLE = _expected_half_deviance_table()
-    table, origin, step = _DEVIANCE_TABLE
-    if rate.device not in _DEVIANCE_ON:  # one copy per device, not one per call
-        _DEVIANCE_ON[rate.device] = table.to(rate.device, torch.float32)
-    table = _DEVIANCE_ON[rate.device]
+    table, origin, step = _deviance_table(rate.device)
     position = (rate.clamp(1e-4, 1e3).log() - origin) / step
     index = position.floor().long().clamp(0, table.numel() - 2)
     weight = (position - index).clamp(0, 1)
