@@ -18,6 +18,8 @@ wall times. Also the default's own automatically stopped result and total time.
 **auto** (``--size``² grey, σ=25, per image): the default run as a user runs it, with its
 automatic stop, timed from the call to the returned result; its PSNR, the best PSNR of the
 smoothed output along the run (sampled every ``--every`` steps) and where both happened.
+``--tile auto,none`` runs it as tiled by default (128-px tiles for denoising on a CPU above
+256²) and whole, one after the other.
 
 **scaling**: seconds per step (median of timed steps after warm-up) and peak memory per image
 size, each size in its own process so the peak is its own (RSS on a CPU, allocated memory on a
@@ -71,6 +73,7 @@ def curve_of(
         "best_step": last.best_step,
         "seconds": last.elapsed,
         "stop_reason": last.stop_reason,
+        "tiles": getattr(last, "tiles_total", 1),
     }
 
 
@@ -85,7 +88,7 @@ def paper_record(image: str) -> tuple[float, int]:
     raise SystemExit(f"no paper-preset record for {image!r} in {RECORD}")
 
 
-def default_run(args: argparse.Namespace, image: str, size: int = 256) -> dict:
+def default_run(args: argparse.Namespace, image: str, size: int = 256, **kw) -> dict:
     """The raced preset as a user runs it: automatic stop, the budget's default ceiling."""
     return curve_of(
         image,
@@ -96,6 +99,7 @@ def default_run(args: argparse.Namespace, image: str, size: int = 256) -> dict:
         size=size,
         device=args.device,
         precision=args.precision,
+        **kw,
     )
 
 
@@ -181,19 +185,29 @@ def race(args: argparse.Namespace) -> None:
 
 def auto(args: argparse.Namespace) -> None:
     print_machine(args, args.size, ", stop auto")
-    print("| image | result PSNR | stopped at step | wall time | best PSNR along the run (step) |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| image | tile | tiles | result PSNR | steps (all tiles) | wall time | "
+        "best PSNR along the run (step) |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|")
     for image in args.images.split(","):
-        start = time.perf_counter()
-        run = default_run(args, image, args.size)
-        wall = time.perf_counter() - start
-        i = int(np.argmax(run["psnr"]))
-        print(
-            f"| {image} | {run['result_psnr']:.2f} | {run['result_step']} | {wall:.0f} s | "
-            f"{run['psnr'][i]:.2f} ({run['step'][i]}) |",
-            flush=True,
-        )
-        print(f"  {run['stop_reason']}", file=sys.stderr, flush=True)
+        for tile in args.tile.split(","):
+            start = time.perf_counter()
+            run = default_run(args, image, args.size, tile=_tile_arg(tile))
+            wall = time.perf_counter() - start
+            i = int(np.argmax(run["psnr"]))
+            # a tiled run's mosaic holds the input until its tiles are done: no curve to read
+            along = "–" if run["tiles"] > 1 else f"{run['psnr'][i]:.2f} ({run['step'][i]})"
+            print(
+                f"| {image} | {tile} | {run['tiles']} | {run['result_psnr']:.2f} | "
+                f"{run['result_step']} | {wall:.0f} s | {along} |",
+                flush=True,
+            )
+            print(f"  {run['stop_reason']}", file=sys.stderr, flush=True)
+
+
+def _tile_arg(text: str) -> int | str | None:
+    return None if text == "none" else text if text == "auto" else int(text)
 
 
 def scale_one(
@@ -294,6 +308,9 @@ def main() -> None:
     )
     parser.add_argument("--part", choices=("race", "scaling", "auto", "all"), default="all")
     parser.add_argument("--size", type=int, default=512, help="of the auto part")
+    parser.add_argument(
+        "--tile", default="auto", help="of the auto part: auto, none or a side; several: auto,none"
+    )
     parser.add_argument("--images", default="camera,astronaut")
     parser.add_argument("--preset", default="fast", help="the configuration to race (default)")
     parser.add_argument("--every", type=int, default=10, help="steps between PSNR samples")

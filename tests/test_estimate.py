@@ -35,7 +35,7 @@ def test_estimate_of_a_big_image_times_one_tile_and_counts_them_all():
     # 3000² would be cut into tiles by restore_steps: timed on one tile, not on 9 M pixels
     est = napari_dip.estimate_time((3000, 3000), steps=10, stop="none", timed_steps=1)
     fast = PRESETS["fast"]
-    plan = napari_dip.restore._tile_plan((3000, 3000), None, 1, "auto", None, fast, "cpu")
+    plan = napari_dip.restore._tile_plan((3000, 3000), None, 1, "auto", None, fast, "cpu", True)
     assert plan is not None and est.tiles == len(plan) > 1
     assert est.max_steps == est.typical_steps == 10 * est.tiles
     assert str(est).endswith(f"over {est.tiles} tiles")
@@ -43,6 +43,17 @@ def test_estimate_of_a_big_image_times_one_tile_and_counts_them_all():
     small = napari_dip.estimate_time((40, 40), tile=16, steps=5, stop="none", timed_steps=1)
     assert small.tiles == 9
     assert napari_dip.estimate_time((40, 40), tile=None, steps=5, timed_steps=1).tiles == 1
+
+
+def test_typical_denoising_steps_grow_with_the_side_of_a_fit():
+    # measured with fast: ~500 steps at 128², ~1100 at 256², ~2200 at 512² (stop="auto")
+    def typical(shape, **kw):
+        return napari_dip.estimate_time(shape, steps=9000, timed_steps=1, **kw).typical_steps
+
+    assert typical((256, 256)) == 1000
+    assert typical((512, 512), tile=None) == 2000  # whole
+    assert typical((512, 512)) == 25 * 500  # 5 × 5 tiles of 128², the default on a CPU
+    assert typical((256, 256), task="super_resolve", factor=2) == 2000  # the preset's count
 
 
 def test_estimate_text_reads_well():

@@ -119,8 +119,45 @@ def test_progress_counts_tiles_and_steps(noisy):
     assert all(s.stop_reason is None for s in snaps[:-1])
     first = snaps[0].result()
     assert first.shape == noisy.shape and first.dtype == np.uint8
-    assert np.all(first[-30:, -30:] == noisy.min())  # not restored yet: the range's low end
-    assert not np.array_equal(first[:40, :40], np.full((40, 40), noisy.min()))
+    # not restored yet: the input shows there (a viewer sees the image clear tile by tile)
+    np.testing.assert_array_equal(first[-30:, -30:], noisy[-30:, -30:])
+    assert np.abs(first[:40, :40].astype(float) - noisy[:40, :40]).mean() > 5  # restored
+
+
+def test_eta_expects_the_tiles_to_come_to_take_what_the_finished_ones_took():
+    from types import SimpleNamespace
+
+    from napari_dip._tiling import tiled_steps
+
+    stops = iter([10, 30, 20, 20])  # each tile's rule stops it early, ceiling 100
+
+    def fit_tile(unit, known, value_range):
+        end = next(stops)
+        for step in (5, end):
+            yield SimpleNamespace(
+                step=step,
+                total_steps=100,
+                loss=0.0,
+                best=unit,
+                average=unit,
+                best_step=step,
+                score=None,
+                scores=(),
+                stop_reason="stopped by rule" if step == end else None,
+                expected_steps=None if step < end else end,
+            )
+
+    image = np.arange(112 * 112, dtype=np.float32).reshape(112, 112)
+    plan = plan_tiles(image.shape, TILE, OVERLAP)
+    snaps = list(tiled_steps(image, plan, fit_tile))
+    first, after_one = snaps[0], snaps[1]  # tile 1 at step 5 (the rule can't tell yet); done
+    assert first.expected_steps is None and first.eta == pytest.approx(first.elapsed / 5 * 395)
+    assert after_one.tiles_done == 1 and after_one.expected_steps == 4 * 10  # 3 more like it
+    assert after_one.total_steps == 10 + 3 * 100  # the ceiling: every step the rest could take
+    assert after_one.eta == pytest.approx(after_one.elapsed / 10 * 30)
+    during = snaps[2]  # tile 2 at step 5: 10 done, it and 2 more expected to take 10 each
+    assert during.expected_steps == 10 + 10 + 2 * 10
+    assert snaps[-1].expected_steps == snaps[-1].step == 80
 
 
 def test_stop_keeps_the_finished_tiles(noisy):
@@ -140,7 +177,7 @@ def test_stop_keeps_the_finished_tiles(noisy):
     out = last.result()
     own = slice(0, SIZE - TILE)  # covered by the first tile only
     np.testing.assert_array_equal(out[own, own], full[own, own])
-    assert np.all(out[TILE:, TILE:] == noisy.min())  # never started
+    np.testing.assert_array_equal(out[TILE:, TILE:], noisy[TILE:, TILE:])  # never started
 
 
 def test_dask_array_is_read_tile_by_tile(noisy):
@@ -168,6 +205,9 @@ def test_dask_array_is_read_tile_by_tile(noisy):
     assert len({b for c in computes for b in c}) == blocks  # every part was read at some time
     numpy_run = denoise(noisy, tile=TILE, tile_overlap=OVERLAP, steps=3, **RUN)
     np.testing.assert_array_equal(snaps[-1].result(), numpy_run)
+    # the input shows where a tile has been read, not yet elsewhere: nothing read ahead
+    first = snaps[0].result()
+    assert np.all(first[-30:, -30:] == noisy.min())
 
 
 def test_small_dask_array_is_restored_whole(noisy):
@@ -229,23 +269,41 @@ def test_widget_restores_a_dask_layer_in_tiles(make_napari_viewer_proxy, qtbot, 
 
 
 @pytest.mark.parametrize(
-    ("shape", "preset", "factor", "side"),
+    ("shape", "preset", "factor", "denoise", "side"),
     [
-        ((1024, 1024), "fast", 1, None),  # 1 megapixel: restored whole
-        ((1100, 1000), "fast", 1, 512),
-        ((600, 600), "fast", 1, None),
-        ((600, 600), "paper", 1, 256),  # a heavy network tiles sooner, in smaller tiles
-        ((300, 300), "fast", 4, 128),  # super-resolution: tiles of the low-resolution input
+        ((1024, 1024), "fast", 1, False, None),  # 1 megapixel: restored whole
+        ((1100, 1000), "fast", 1, False, 512),
+        ((600, 600), "fast", 1, False, None),
+        ((600, 600), "paper", 1, False, 256),  # a heavy network tiles sooner, in smaller tiles
+        ((300, 300), "fast", 4, False, 128),  # super-resolution: tiles of the low-resolution input
+        # denoising with a light preset on a CPU: small tiles above 256², for speed
+        ((256, 256), "fast", 1, True, None),
+        ((300, 260), "fast", 1, True, 128),
+        ((512, 512), "fast", 1, True, 128),
+        ((600, 600), "paper", 1, True, 256),  # heavy presets: unchanged
     ],
 )
-def test_auto_tiles_follow_the_preset_cost(shape, preset, factor, side):
+def test_auto_tiles_follow_the_preset_cost(shape, preset, factor, denoise, side):
     from napari_dip.engine import get_preset
     from napari_dip.restore import _tile_plan
 
-    plan = _tile_plan(shape, None, factor, "auto", None, get_preset(preset), "cpu")
+    plan = _tile_plan(shape, None, factor, "auto", None, get_preset(preset), "cpu", denoise)
     assert (plan and plan.tile) == side
     if plan is not None:
         assert plan.overlap == side // 8 and plan.factor == factor
+
+
+def test_a_512_denoise_is_tiled_and_the_others_are_not():
+    """restore_steps passes the task on: a 512² denoise runs in 128-px tiles (5 × 5 with 16 px
+    of overlap, spread evenly), an inpainting of the same image whole."""
+    image = np.zeros((512, 512), np.uint8)
+    image[::7] = 200
+    snap = next(restore_steps(image, steps=1, update_every=1, device="cpu"))
+    assert isinstance(snap, TiledSnapshot) and snap.tiles_total == 25
+    mask = np.zeros_like(image)
+    mask[100:110, 100:110] = 1
+    snap = next(restore_steps(image, task="inpaint", mask=mask, steps=1, device="cpu"))
+    assert not isinstance(snap, TiledSnapshot)
 
 
 def test_range_of_a_dask_array_is_the_numpy_one(noisy):

@@ -95,10 +95,12 @@ def estimate_time(
 
     ``shape`` is the observed image's ``(H, W)``. An image that
     :func:`~napari_dip.restore_steps` would cut into tiles (same ``tile`` and ``tile_overlap``;
-    by default above about 1024×1024) is timed on one tile, never whole, and the step counts
-    cover every tile. "Typical" is the preset's step count for the task (where runs at about
-    256×256 usually end with an automatic stop), or the whole budget without a stop rule; "at
-    most" is the step budget (``steps``, or the default ceiling).
+    by default above 1024×1024, or 256×256 when ``fast`` denoises on a CPU) is timed on one
+    tile, never whole, and the step counts cover every tile. "Typical" is the preset's step
+    count for the task (where runs at about 256×256 usually end with an automatic stop; for
+    denoising scaled by the side of what one fit restores, as measured: ``fast`` stops after
+    about 500 steps at 128², 1100 at 256², 2200 at 512²), or the whole budget without a stop
+    rule; "at most" is the step budget (``steps``, or the default ceiling).
     Takes about ``timed_steps + 1`` steps of time.
     """
     import torch
@@ -111,7 +113,7 @@ def estimate_time(
     net = chosen.network
     multiple, minimum = padding_rule(net.multiple, scale)
     h, w = (int(n) for n in shape[-2:])
-    plan = _tile_plan((h, w), None, scale, tile, tile_overlap, chosen, device)
+    plan = _tile_plan((h, w), None, scale, tile, tile_overlap, chosen, device, task == "denoise")
     tiles = 1 if plan is None else len(plan)
     if plan is not None:  # every tile has the same size: time one
         h, w = min(plan.tile, h), min(plan.tile, w)
@@ -141,5 +143,9 @@ def estimate_time(
     per_step = run(timed_steps) / timed_steps
     ceiling = steps if steps is not None else default_steps(preset, task, stop)
     # without a stop rule every step runs; with one, runs usually end near the preset's count
-    typical = ceiling if _is_budget(stop) else min(chosen.task(task).steps, ceiling)
+    # (at 256²; a denoising fit's steps grow with its side)
+    typical = chosen.task(task).steps
+    if task == "denoise":
+        typical = max(typical // 10, round(typical * math.sqrt(h * w) / 256))
+    typical = ceiling if _is_budget(stop) else min(typical, ceiling)
     return TimeEstimate(per_step, typical * tiles, ceiling * tiles, tiles)
