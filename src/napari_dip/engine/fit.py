@@ -136,8 +136,11 @@ def fit(
     """
     s = settings or FitSettings()
     params = [p for p in prior.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=s.lr, betas=tuple(s.betas))
     device = problem.y.device
+    # Fused Adam: one kernel for the whole update instead of ~10 small ops per parameter
+    # tensor (112 in fast); 7–8 % off a fast step at 128²–256² on this project's CPU.
+    fused = True if device.type in ("cpu", "cuda") else None
+    optimizer = torch.optim.Adam(params, lr=s.lr, betas=tuple(s.betas), fused=fused)
     half = autocast_dtype(device, s.precision)
     # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
     scaler = torch.amp.GradScaler(device.type, enabled=half is torch.float16)
