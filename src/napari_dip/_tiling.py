@@ -159,11 +159,12 @@ def default_tile(
     ``DENOISE_TILE`` (128-pixel) tiles instead, for speed: the steps a fit needs grow with
     the side of what it fits (*camera*, σ = 25, ``fast``, automatic stop: about 500 steps at
     128², 1100 at 256², 2200 at 512²), while a 128-pixel tile stops after 60–600, flat tiles
-    first. The 512² *camera* took 25 tiles × 264 steps on average, 5× less work than one
-    2200-step fit of the whole, and came out better (28.96 dB against 28.75;
-    ``benchmarks/speed.py --part auto --size 512``). 96- and 256-pixel tiles were slower and
-    no better. Unmeasured elsewhere (inpainting's holes need context; a GPU runs small tiles
-    inefficiently), so those keep the sides above.
+    first. The 512² *camera* took 25 tiles × 256 steps on average, 5× less work than one
+    2260-step fit of the whole: 301 s against 1048 s, and 28.97 dB against 28.57
+    (``benchmarks/speed.py --part auto --size 512 --tile auto,none``). 96- and 272-pixel
+    tiles were slower and no better (``benchmarks/tile_size.py``). Unmeasured elsewhere
+    (inpainting's holes need context; a GPU runs small tiles inefficiently), so those keep
+    the sides above.
     """
     if denoise and device_type == "cpu" and full_res_channels < HEAVY_CHANNELS:
         return DENOISE_TILE, DENOISE_TILE // 8

@@ -276,8 +276,8 @@ def restore_steps(
         the device (512 for ``fast`` on a CPU, 256 for ``paper``, twice that on CUDA, divided
         by the factor; see :func:`napari_dip._tiling.default_tile`). Denoising with ``fast``
         on a CPU tiles sooner, for speed: images over 256² go in 128-pixel tiles, which
-        each stop after a few hundred steps (a 512² image about 5× sooner than whole, and
-        no worse). ``None``: never tile.
+        each stop after a few hundred steps (a 512² image 3.5× sooner than whole, and
+        better). ``None``: never tile.
         An image may also be a lazy dask/zarr array: it is then read one tile at a time.
     tile_overlap : int, optional
         Overlap of neighbouring tiles in input pixels (default: 1/8 of the tile side).
