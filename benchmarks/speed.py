@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from early_stopping import degrade, psnr  # one definition of the task and the score
+from tile_size import tile_options
 
 RECORD = Path(__file__).parent / "results" / "paper_256_denoise25.json"
 TOLERANCE = 0.1  # dB: "reaches the paper's best PSNR" means within this
@@ -193,7 +194,7 @@ def auto(args: argparse.Namespace) -> None:
     for image in args.images.split(","):
         for tile in args.tile.split(","):
             start = time.perf_counter()
-            run = default_run(args, image, args.size, tile=_tile_arg(tile))
+            run = default_run(args, image, args.size, **tile_options(tile))
             wall = time.perf_counter() - start
             i = int(np.argmax(run["psnr"]))
             # a tiled run's mosaic holds the input until its tiles are done: no curve to read
@@ -204,10 +205,6 @@ def auto(args: argparse.Namespace) -> None:
                 flush=True,
             )
             print(f"  {run['stop_reason']}", file=sys.stderr, flush=True)
-
-
-def _tile_arg(text: str) -> int | str | None:
-    return None if text == "none" else text if text == "auto" else int(text)
 
 
 def scale_one(
@@ -309,7 +306,9 @@ def main() -> None:
     parser.add_argument("--part", choices=("race", "scaling", "auto", "all"), default="all")
     parser.add_argument("--size", type=int, default=512, help="of the auto part")
     parser.add_argument(
-        "--tile", default="auto", help="of the auto part: auto, none or a side; several: auto,none"
+        "--tile",
+        default="auto",
+        help="of the auto part: auto, none or side[:overlap]; several: auto,none",
     )
     parser.add_argument("--images", default="camera,astronaut")
     parser.add_argument("--preset", default="fast", help="the configuration to race (default)")

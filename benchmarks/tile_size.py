@@ -26,17 +26,19 @@ import numpy as np
 from early_stopping import degrade, psnr
 
 
+def tile_options(spec: str) -> dict:
+    """``restore_steps`` keywords for ``none`` (whole), ``auto`` or ``side[:overlap]``."""
+    if spec in ("none", "auto"):
+        return {"tile": None if spec == "none" else "auto"}
+    side, _, overlap = spec.partition(":")
+    return {"tile": int(side), "tile_overlap": int(overlap) if overlap else None}
+
+
 def run_one(image: str, size: int, spec: str, every: int) -> dict:
     import napari_dip
     from napari_dip.samples import grey_crop
 
-    if spec == "none":
-        kw: dict = {"tile": None}
-    elif spec == "auto":
-        kw = {"tile": "auto"}
-    else:
-        side, _, overlap = spec.partition(":")
-        kw = {"tile": int(side), "tile_overlap": int(overlap) if overlap else None}
+    kw = tile_options(spec)
     clean = grey_crop(image, size)
     noisy = degrade("denoise25", clean)[0]
     per_tile: list[int] = []

@@ -413,7 +413,8 @@ def tiled_steps(
     channels = 1 if channel_axis is None else source.shape[channel_axis % ndim]
     mosaic = np.zeros((channels, out_h, out_w), np.float32)  # blended unit values
     weight = np.zeros((out_h, out_w), np.float32)
-    if f == 1 and isinstance(source, np.ndarray):  # shown until tiles cover it
+    shown_whole = f == 1 and isinstance(source, np.ndarray)
+    if shown_whole:  # the input, shown until tiles cover it
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tiles warn, once per kind
             mosaic[:] = prepare_image(source, channel_axis, known, value_range=(lo, hi))[0]
@@ -489,7 +490,7 @@ def tiled_steps(
                 warned.add(warning.category)
                 warnings.warn(f"{warning.message} (tile {done + 1})", warning.category, 2)
         del tile
-        if f == 1:  # a lazy input: shown from now on where no tile has been blended in
+        if f == 1 and not shown_whole:  # a lazy input: shown from now on where no tile ran
             mosaic[:, rows, cols] = np.where(weight[rows, cols] > 0, mosaic[:, rows, cols], unit)
         win = plan.window(region)
         offset = steps_done
