@@ -308,7 +308,8 @@ def main() -> None:
     parser.add_argument(
         "--tile",
         default="auto",
-        help="of the auto part: auto, none or side[:overlap]; several: auto,none",
+        help="of the auto part: auto, none or side[:overlap], each optionally @workers "
+        "(tiles fitted at once); several: auto,none",
     )
     parser.add_argument("--images", default="camera,astronaut")
     parser.add_argument("--preset", default="fast", help="the configuration to race (default)")

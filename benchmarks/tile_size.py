@@ -7,7 +7,12 @@ Why: a DIP fit needs more steps the larger its image (``fast``, σ = 25, automat
 500 steps at 128², 1100 at 256², 2200 at 512²), so fitting small tiles one after the other can
 cost less than one fit of the whole, and the tiles' networks each have the whole network's
 capacity for a fraction of the pixels. Each ``--tiles`` entry is ``side:overlap`` (``auto``:
-the library's choice; ``none``: whole). Per image and entry: the result's PSNR against the
+the library's choice; ``none``: whole), optionally ``@workers``: how many tiles are fitted at
+once (``tile_workers``; default: the library's choice, one per torch thread on a CPU), e.g.
+``auto,auto@1`` for side by side against one after the other. ``--coarsest 8,4`` repeats the
+runs with each value of ``restore.COARSEST_SIDE``, the smallest side a denoising tile's
+network keeps at its coarsest scale (the library's 8 drops ``fast``'s fifth scale in 128-px
+tiles; 4 keeps it). Per image and entry: the result's PSNR against the
 ground truth, the steps of all tiles, the mean and range of steps per tile, the wall time from
 the call to the result. The default preset and stop (``fast``, ``auto``), the benchmarks' σ = 25
 noise (``early_stopping.degrade``), 2 threads unless ``--threads``. Wall times are only
@@ -27,11 +32,14 @@ from early_stopping import degrade, psnr
 
 
 def tile_options(spec: str) -> dict:
-    """``restore_steps`` keywords for ``none`` (whole), ``auto`` or ``side[:overlap]``."""
+    """``restore_steps`` keywords for ``none`` (whole), ``auto`` or ``side[:overlap]``, each
+    optionally ``@workers`` (tiles fitted at once; default ``tile_workers="auto"``)."""
+    spec, _, workers = spec.partition("@")
+    kw: dict = {"tile_workers": int(workers)} if workers else {}
     if spec in ("none", "auto"):
-        return {"tile": None if spec == "none" else "auto"}
+        return {"tile": None if spec == "none" else "auto", **kw}
     side, _, overlap = spec.partition(":")
-    return {"tile": int(side), "tile_overlap": int(overlap) if overlap else None}
+    return {"tile": int(side), "tile_overlap": int(overlap) if overlap else None, **kw}
 
 
 def run_one(image: str, size: int, spec: str, every: int) -> dict:
@@ -42,14 +50,13 @@ def run_one(image: str, size: int, spec: str, every: int) -> dict:
     clean = grey_crop(image, size)
     noisy = degrade("denoise25", clean)[0]
     per_tile: list[int] = []
-    done, before = 0, 0
+    done = 0
     start = time.perf_counter()
     last = None
     for last in napari_dip.restore_steps(noisy, stop="auto", update_every=every, **kw):
-        if getattr(last, "tiles_done", 0) != done:  # a tile has just finished
+        if getattr(last, "tiles_done", 0) != done:  # a tile has just finished: it reports
             done = last.tiles_done
-            per_tile.append(last.step - before)
-            before = last.step
+            per_tile.append(last.tile_step)
     wall = time.perf_counter() - start
     assert last is not None
     return {
@@ -70,9 +77,14 @@ def main() -> None:
     parser.add_argument("--tiles", default="128:16,none", help="side:overlap, auto or none")
     parser.add_argument("--every", type=int, default=50, help="steps between snapshots")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--coarsest", default="8", help="values of restore.COARSEST_SIDE to run, e.g. 8,4"
+    )
     args = parser.parse_args()
 
     import torch
+
+    from napari_dip import restore
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -82,19 +94,22 @@ def main() -> None:
         f"{args.size}×{args.size} grey, σ = 25, fast, stop auto\n"
     )
     print(
-        "| image | tiles (side:overlap) | count | PSNR | steps, all tiles "
-        "| per tile: mean (range) | wall |"
+        "| image | tiles (side:overlap@workers) | coarsest scale ≥ | count | PSNR "
+        "| steps, all tiles | per tile: mean (range) | wall |"
     )
-    print("|---|---|---:|---:|---:|---|---:|")
+    print("|---|---|---:|---:|---:|---:|---|---:|")
     for image in args.images.split(","):
-        for spec in args.tiles.split(","):
-            r = run_one(image, args.size, spec, args.every)
-            steps = r["per_tile"]
-            print(
-                f"| {image} | {spec} | {r['tiles']} | {r['psnr']:.2f} | {r['steps']} | "
-                f"{np.mean(steps):.0f} ({min(steps)}–{max(steps)}) | {r['wall']:.0f} s |",
-                flush=True,
-            )
+        for coarsest in args.coarsest.split(","):
+            restore.COARSEST_SIDE = int(coarsest)
+            for spec in args.tiles.split(","):
+                r = run_one(image, args.size, spec, args.every)
+                steps = r["per_tile"]
+                print(
+                    f"| {image} | {spec} | {coarsest} px | {r['tiles']} | {r['psnr']:.2f} | "
+                    f"{r['steps']} | {np.mean(steps):.0f} ({min(steps)}–{max(steps)}) | "
+                    f"{r['wall']:.0f} s |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -172,3 +172,14 @@ def test_new_presets_are_deterministic_for_a_seed(name):
     c = napari_dip.denoise(image, preset=name, steps=3, seed=6, device="cpu")
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_finest_scales_of_a_skip_network():
+    from napari_dip.engine import SkipConfig
+
+    net = SkipConfig(down=(8, 16, 32), up=(8, 16, 32), skip=(4, 4, 0))
+    two = net.finest(2)
+    assert (two.down, two.up, two.skip, two.multiple) == ((8, 16), (8, 16), (4, 4), 4)
+    assert net.finest(3) == net
+    with pytest.raises(ValueError, match="scales"):
+        net.finest(0)

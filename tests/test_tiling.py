@@ -131,7 +131,7 @@ def test_eta_expects_the_tiles_to_come_to_take_what_the_finished_ones_took():
 
     stops = iter([10, 30, 20, 20])  # each tile's rule stops it early, ceiling 100
 
-    def fit_tile(unit, known, value_range):
+    def fit_tile(unit, known, value_range, should_stop):
         end = next(stops)
         for step in (5, end):
             yield SimpleNamespace(
@@ -318,3 +318,137 @@ def test_range_of_a_dask_array_is_the_numpy_one(noisy):
     bad[70, 5] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         global_range(da.from_array(bad, chunks=16), None)
+
+
+def _tile_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name.startswith("napari-dip tile")]
+
+
+def test_tiles_side_by_side_give_the_one_after_the_other_result(noisy):
+    """Two tiles fitted at once (one torch thread each, as here) blend to exactly what one
+    after the other gives: tiles are blended in plan order, whichever finishes first."""
+    alone = denoise(noisy, tile=TILE, tile_overlap=OVERLAP, steps=6, tile_workers=1, **RUN)
+    run = {**RUN, "update_every": 2}
+    snaps = list(
+        restore_steps(noisy, tile=TILE, tile_overlap=OVERLAP, steps=6, tile_workers=2, **run)
+    )
+    np.testing.assert_array_equal(snaps[-1].result(), alone)
+    assert max(s.tiles_running for s in snaps) == 2  # two tiles reported while both ran
+    assert snaps[-1].step == 4 * 6 and snaps[-1].stop_reason.startswith("all 4 tiles done")
+    assert [s.step for s in snaps] == sorted(s.step for s in snaps)  # steps of all tiles
+    assert not _tile_threads()
+
+
+def test_auto_tile_workers_share_the_threads_and_give_them_back(noisy):
+    import torch
+
+    torch.set_num_threads(2)  # the fixture puts 1 back afterwards
+    seen: list[tuple[int, int]] = []
+    for snap in restore_steps(noisy, tile=TILE, tile_overlap=OVERLAP, steps=4, **RUN):
+        seen.append((snap.tiles_running, torch.get_num_threads()))
+    assert all(threads == 1 for _, threads in seen)  # two tiles at once, one thread each
+    assert torch.get_num_threads() == 2
+    gpu_like = restore_steps(noisy, tile=TILE, tile_workers=1, steps=1, **RUN)
+    next(gpu_like)
+    assert torch.get_num_threads() == 2  # one tile at a time: the threads are left alone
+    gpu_like.close()
+    with pytest.raises(ValueError, match="tile_workers"):
+        restore_steps(noisy, tile=TILE, tile_workers=0, **RUN)
+
+
+def test_side_by_side_stop_and_close_end_every_tile(noisy):
+    kw = {"tile": TILE, "tile_overlap": OVERLAP, "tile_workers": 2, **RUN, "update_every": 1}
+    snaps = []
+    for snap in restore_steps(
+        noisy, steps=6, should_stop=lambda: bool(snaps) and snaps[-1].tiles_done >= 1, **kw
+    ):
+        snaps.append(snap)
+    last = snaps[-1]
+    assert last.stop_reason == "stopped on request" and last.tiles_done in (1, 2)
+    np.testing.assert_array_equal(last.result()[TILE:, TILE:], noisy[TILE:, TILE:])  # not run
+    assert np.abs(last.result()[:40, :40].astype(float) - noisy[:40, :40]).mean() > 5
+    assert not _tile_threads()
+    run = restore_steps(noisy, steps=100_000, **kw)  # closed after a few snapshots
+    for _, snap in zip(range(5), run, strict=False):
+        assert snap.stop_reason is None
+    run.close()  # returns once the running tiles have stopped
+    assert not _tile_threads()
+
+
+def test_tiles_run_at_once_and_a_failing_tile_fails_the_run():
+    """Fake fits: the first two only get past a two-party barrier if they run at the same
+    time; the third raises, and the fourth (waiting for a stop) is stopped and joined."""
+    import threading
+    from types import SimpleNamespace
+
+    from napari_dip._tiling import tiled_steps
+
+    barrier = threading.Barrier(2, timeout=20)
+    started = iter(range(4))
+
+    def fit_tile(unit, known, value_range, should_stop):
+        index = next(started)  # each fake tile takes a number as its thread starts it
+        if index < 2:
+            barrier.wait()
+        elif index == 2:
+            raise RuntimeError("tile 3 broke")
+        else:
+            while not should_stop():
+                threading.Event().wait(0.01)
+        yield SimpleNamespace(
+            step=1,
+            total_steps=1,
+            loss=0.0,
+            best=unit,
+            average=unit,
+            best_step=1,
+            score=None,
+            scores=(),
+            stop_reason="stopped on request" if index == 3 else "step budget reached",
+            expected_steps=1,
+        )
+
+    image = np.arange(112 * 112, dtype=np.float32).reshape(112, 112)
+    plan = plan_tiles(image.shape, TILE, OVERLAP)
+    snaps = []
+    with pytest.raises(RuntimeError, match="tile 3 broke"):
+        for snap in tiled_steps(image, plan, fit_tile, workers=2):
+            snaps.append(snap)
+    assert snaps and snaps[0].tiles_done == 1  # the first two passed the barrier together
+    assert not _tile_threads()
+
+
+@pytest.mark.parametrize(
+    ("preset", "task", "tile", "scales"),
+    [
+        ("fast", "denoise", 128, 4),  # coarsest scale 8 px, not 4
+        ("fast", "denoise", 64, 3),
+        ("fast", "denoise", 256, 5),
+        ("fast", "inpaint", 128, 5),  # holes need the network's reach
+        ("paper", "denoise", 128, 5),  # heavy: as published
+        ("fast-gaussian", "denoise", 128, 4),
+    ],
+)
+def test_small_denoising_tiles_drop_the_coarsest_scales(preset, task, tile, scales):
+    from napari_dip.engine import get_preset
+    from napari_dip.restore import tile_preset
+
+    chosen = get_preset(preset)
+    net = tile_preset(chosen, plan_tiles((600, 600), tile, tile // 8), task).network
+    assert net.scales == scales
+    assert net.down == chosen.network.down[:scales] and net.skip == chosen.network.skip[:scales]
+    if chosen.network.upsample_sigma:  # listed coarsest first: the finest scales' σ stay
+        assert net.upsample_sigma == chosen.network.upsample_sigma[-scales:]
+
+
+def test_a_512_denoise_estimate_times_the_tiles_network_side_by_side():
+    import torch
+
+    from napari_dip import estimate_time
+
+    torch.set_num_threads(2)  # the fixture puts 1 back afterwards
+    est = estimate_time((512, 512), steps=10, stop="none", timed_steps=1, device="cpu")
+    assert est.tiles == 25 and est.max_steps == 250 and est.seconds_per_step > 0
+    assert torch.get_num_threads() == 2

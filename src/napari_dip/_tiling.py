@@ -7,7 +7,9 @@ or a lazy dask/zarr array read one tile at a time), and mosaics the results.
 Why tiles: a DIP network's activations grow with the pixel count (the ``fast`` preset needs
 about 2 GB per megapixel on a CPU, measured; ``paper`` several times that), so a 4096×4096
 image does not fit in 24 GB at once. Each tile gets its own fit; only one tile's network,
-optimiser and activations exist at a time. Neighbouring tiles overlap and are blended with a
+optimiser and activations exist at a time per worker (``workers`` tiles may be fitted side by
+side, each on its own thread: small convolutions keep several CPU cores busier that way than
+split over them). Neighbouring tiles overlap and are blended with a
 separable raised-cosine window (weights summed and divided), which hides the seams: the outer
 quarter of an overlap, where a tile's network saw the least context, gets no weight.
 
@@ -18,8 +20,11 @@ run is deterministic and tiles agree in brightness.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import queue
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -37,6 +42,7 @@ from ._arrays import (
 )
 
 __all__ = [
+    "TILE_WORKERS",
     "TilePlan",
     "TileProgress",
     "check_known",
@@ -44,6 +50,7 @@ __all__ = [
     "global_range",
     "is_lazy",
     "plan_tiles",
+    "tile_progress",
     "tiled_steps",
     "untiled_limit",
 ]
@@ -58,6 +65,9 @@ HEAVY_CHANNELS = 64
 # "auto" tiles an image only when it holds more than this many CPU tiles' worth of pixels:
 # below that one fit of the whole image fits in memory and costs less than overlapping tiles.
 AUTO_TILE_AREA = 4
+# At most this many tiles are fitted at once (``workers`` of ``tiled_steps``; the automatic
+# count is torch's thread count, capped here: more threads than this only measured on 2 cores).
+TILE_WORKERS = 8
 # At most this many values go into percentile estimates over a lazy or huge image.
 SAMPLE = 2**24
 # Share of an overlap, at each end, where a tile's weight is 0 (see ``_ramp``).
@@ -92,9 +102,10 @@ class TileProgress:
     smaller, the low end of the input's range. ``step``, ``total_steps``,
     ``best_step`` and the steps in ``scores`` count steps over all tiles, so a progress bar or
     a loss plot runs on; ``total_steps`` is a ceiling that shrinks as tiles stop early.
-    ``tiles_done`` of ``tiles_total`` tiles are finished; ``tile_step`` of
-    ``tile_total_steps`` is the progress within the current tile. ``loss``, ``score`` and
-    ``best_step`` belong to the current tile.
+    ``tiles_done`` of ``tiles_total`` tiles are finished and ``tiles_running`` are under way
+    (more than one when ``tiled_steps`` fits tiles side by side); ``tile_step`` of
+    ``tile_total_steps`` is the progress within the current tile, the one that reported
+    last. ``loss``, ``score`` and ``best_step`` belong to it.
     """
 
     step: int
@@ -112,6 +123,7 @@ class TileProgress:
     camera: object = None  # a Poisson model's camera parameters (_noise.NoiseParams)
     tiles_done: int = 0
     tiles_total: int = 1
+    tiles_running: int = 0
     tile_step: int = 0
     tile_total_steps: int = 0
     expected_steps: int | None = None  # where the run should end (see ``tiled_steps``)
@@ -128,6 +140,16 @@ class TileProgress:
     def result(self) -> np.ndarray:
         """The mosaic cast to the input's dtype."""
         return to_dtype(self.average if self.best is None else self.best, self.dtype)
+
+
+def tile_progress(snap: Any) -> str:
+    """Where a tiled run is, for a progress line: ``tile 3/25``, or ``tiles 3–4/25`` while
+    two are fitted at once."""
+    total, done = snap.tiles_total, snap.tiles_done
+    running = getattr(snap, "tiles_running", 0)
+    if running > 1:
+        return f"tiles {done + 1}–{min(done + running, total)}/{total}"
+    return f"tile {min(done + 1, total)}/{total}"
 
 
 def is_lazy(array: object) -> bool:
@@ -360,9 +382,7 @@ def check_known(plan: TilePlan, known: np.ndarray | None) -> None:
 def tiled_steps(
     source: Any,
     plan: TilePlan,
-    fit_tile: Callable[
-        [np.ndarray, np.ndarray | None, tuple[float, float]], Iterator[TileSnapshot]
-    ],
+    fit_tile: Callable[..., Iterator[TileSnapshot]],
     *,
     channel_axis: int | None = None,
     known: np.ndarray | None = None,
@@ -370,6 +390,7 @@ def tiled_steps(
     value_range: tuple[float, float] | None = None,
     should_stop: Callable[[], bool] | None = None,
     snapshot_type: Callable[..., Any] = TileProgress,
+    workers: int = 1,
 ) -> Iterator[Any]:
     """Restore ``source`` tile by tile with ``fit_tile``, yielding mosaics of the progress.
 
@@ -381,10 +402,13 @@ def tiled_steps(
     plan : TilePlan
         From :func:`plan_tiles` over the spatial shape.
     fit_tile : callable
-        ``fit_tile(unit, known, (lo, hi))`` restores one tile given as ``(C, h, w)`` float32
-        in [0, 1] (the whole image's mapping of ``lo..hi``) and its ``(C or 1, h, w)``
-        known-pixel mask (or None), and yields snapshots whose ``best`` is ``(C, h·f, w·f)``
-        in [0, 1]; the last one has ``stop_reason`` set.
+        ``fit_tile(unit, known, (lo, hi), should_stop)`` restores one tile given as
+        ``(C, h, w)`` float32 in [0, 1] (the whole image's mapping of ``lo..hi``) and its
+        ``(C or 1, h, w)`` known-pixel mask (or None), and yields snapshots whose ``best`` is
+        ``(C, h·f, w·f)`` in [0, 1]; the last one has ``stop_reason`` set. It should check
+        ``should_stop()`` every step and end with ``stop_reason="stopped on request"`` when
+        it turns true. With ``workers > 1`` the generator it returns is consumed on another
+        thread (``fit_tile`` itself is called on this one).
     known : ndarray, optional
         Inpainting: ``(C or 1, H, W)`` bool, True where the pixel is known. Every tile must
         hold some known pixels (checked first; a larger tile helps).
@@ -394,13 +418,19 @@ def tiled_steps(
         The mapping, when the caller has already computed it with :func:`global_range`
         (otherwise that pass runs here, in the generator: on a worker thread, not the GUI's).
     should_stop : callable, optional
-        Checked before each tile starts (``fit_tile`` should check it every step too); when it
-        turns true the run ends with the finished tiles and the current tile's best so far.
+        Checked before each tile starts and handed to ``fit_tile``; when it turns true the
+        run ends with the finished tiles and the running tiles' best so far.
     snapshot_type : callable
         Makes each snapshot from :class:`TileProgress`'s fields as keywords (default: that).
+    workers : int
+        How many tiles are fitted at once, each on its own thread (in plan order; the
+        results are blended in plan order too, so the mosaic does not depend on which tile
+        finishes first). On a CPU, small tiles use cores better side by side than one
+        after the other with the cores splitting each convolution (``restore_steps``
+        chooses; see ``TILE_WORKERS``). Snapshots then describe the tile that reported last.
 
     Memory: the output mosaic and the blending weights, float32, ``factor²`` times the input's
-    pixels (times channels for the mosaic), plus one tile read at a time and one snapshot copy.
+    pixels (times channels for the mosaic), plus, per worker, one tile and its network.
     """
     start = time.perf_counter()
     ndim = len(source.shape)
@@ -419,67 +449,77 @@ def tiled_steps(
             warnings.simplefilter("ignore")  # the tiles warn, once per kind
             mosaic[:] = prepare_image(source, channel_axis, known, value_range=(lo, hi))[0]
     layout = Layout(np.dtype(source.dtype), lo, hi, _layout_axis(ndim, channel_axis), ndim)
-    total = len(plan)
+    regions = list(plan.tiles())
+    windows: dict[int, np.ndarray] = {}
+    total = len(regions)
+    started = 0  # tiles handed to fit_tile
+    running: dict[int, TileSnapshot] = {}  # started and not finished: their latest snapshot
+    finished: dict[int, TileSnapshot] = {}  # finished, waiting for their turn to be blended
+    blended = 0  # tiles 0 .. blended - 1 are in the mosaic
     done = 0  # tiles whose fit ended by itself
-    steps_done = 0  # steps of the tiles merged so far
+    steps_done = 0  # steps of the finished tiles
     per_tile = 0  # the latest tile's step ceiling
+    reasons: dict[int, str] = {}
+    warned: set[type[Warning]] = set()
 
-    def snapshot(
-        snap: TileSnapshot | None,
-        offset: int,
-        current: tuple[tuple[slice, slice], np.ndarray] | None,
-        reason: str | None,
-    ) -> Any:
-        """The mosaic so far, plus ``current = (output region, window)``'s best estimate."""
+    def shown(index: int) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]:
+        """A tile's output region, blending window and best estimate."""
+        snap = finished.get(index) or running[index]
+        assert snap.best is not None
+        return plan.output(regions[index]), windows[index], snap.best
+
+    def snapshot(report: TileSnapshot | None, reason: str | None) -> Any:
+        """The mosaic so far with the running (and finished, unblended) tiles' best estimates
+        over it; ``report``: the snapshot of the tile that reported last."""
         values = from_unit(mosaic, layout)  # a fresh float32 copy in the caller's range
-        if current is not None and snap is not None:
-            (rows, cols), win = current
-            part = _blend(mosaic[:, rows, cols], weight[rows, cols], snap.best, win)
-            values[_index(ndim, channel_axis, rows, cols)] = from_unit(part, layout)
-        tile_step = 0 if snap is None else snap.step
-        step = offset + tile_step
-        running = current is not None
-        left = (per_tile - tile_step if running else 0) + (total - done - running) * per_tile
-        # Where the run should end: the current tile where its rule expects, every tile to
+        over = sorted(set(running) | set(finished))
+        if over and reason is None:
+            box, part = _overlay(mosaic, weight, [shown(i) for i in over])
+            values[_index(ndim, channel_axis, *box)] = from_unit(part, layout)
+        tile_step = 0 if report is None else report.step
+        step = steps_done + sum(s.step for s in running.values())
+        offset = step - tile_step  # the report's own step 0 on the run's step axis
+        unstarted = total - started
+        waiting = started - len(running) - len(finished) - blended  # started, no report yet
+        left = sum(per_tile - s.step for s in running.values()) + (unstarted + waiting) * per_tile
+        # Where the run should end: each running tile where its rule expects, every tile to
         # come as long as the finished ones took on average (the rule's guess before any has)
-        hint = getattr(snap, "expected_steps", None) if snap is not None else None
+        hint = getattr(report, "expected_steps", None)
         typical = steps_done / done if done else hint
         expected = step if reason is not None else None
         if typical is not None and reason is None:
-            # the steps the current tile takes in all (a finished one: those it took)
-            this = max(hint if hint is not None else typical, tile_step) if running else tile_step
-            expected = step + round(this - tile_step + (total - done - running) * typical)
-        best_step = None if snap is None else snap.best_step
+            this = 0.0
+            for s in running.values():  # what each running tile takes in all
+                own = getattr(s, "expected_steps", None)
+                this += max(own if own is not None else typical, s.step) - s.step
+            expected = step + round(this + (unstarted + waiting) * typical)
+        best_step = None if report is None else report.best_step
         return snapshot_type(
             step=step,
             total_steps=max(step + left, step, 1),
-            loss=math.nan if snap is None else snap.loss,
+            loss=math.nan if report is None else report.loss,
             estimate=values,
             average=values,
             best=values,
             best_step=None if best_step is None else offset + best_step,
-            score=None if snap is None else snap.score,
-            scores=() if snap is None else tuple((offset + s, v) for s, v in snap.scores),
+            score=None if report is None else report.score,
+            scores=() if report is None else tuple((offset + s, v) for s, v in report.scores),
             elapsed=time.perf_counter() - start,
             stop_reason=reason,
             dtype=layout.dtype,
-            camera=getattr(snap, "camera", None),  # a Poisson model's camera parameters
+            camera=getattr(report, "camera", None),  # a Poisson model's camera parameters
             tiles_done=done,
             tiles_total=total,
+            tiles_running=len(running),
             tile_step=tile_step,
             tile_total_steps=per_tile,
             expected_steps=None if expected is None else min(expected, step + left),
         )
 
-    last: TileSnapshot | None = None
-    offset = 0  # the step count before the latest tile
-    reasons: list[str] = []
-    warned: set[type[Warning]] = set()
-    for region in plan.tiles():
-        if should_stop is not None and should_stop():
-            break
-        rows, cols = region
-        out_region = plan.output(region)
+    def begin(index: int, halt: Callable[[], bool]) -> Iterator[TileSnapshot]:
+        """Read tile ``index`` and start its fit (on this thread: reads stay in order)."""
+        nonlocal started
+        rows, cols = regions[index]
         tile = np.asarray(source[_index(ndim, channel_axis, rows, cols)])
         part = None if known is None else known[:, rows, cols]
         with warnings.catch_warnings(record=True) as caught:  # e.g. saturation, per tile
@@ -488,39 +528,154 @@ def tiled_steps(
         for warning in caught:  # once per kind and run, not once per tile
             if warning.category not in warned:
                 warned.add(warning.category)
-                warnings.warn(f"{warning.message} (tile {done + 1})", warning.category, 2)
+                warnings.warn(f"{warning.message} (tile {index + 1})", warning.category, 3)
         del tile
         if f == 1 and not shown_whole:  # a lazy input: shown from now on where no tile ran
             mosaic[:, rows, cols] = np.where(weight[rows, cols] > 0, mosaic[:, rows, cols], unit)
-        win = plan.window(region)
-        offset = steps_done
-        run = fit_tile(unit, part, (lo, hi))
-        try:
-            for last in run:
-                per_tile = last.total_steps
-                if last.stop_reason is None:
-                    yield snapshot(last, offset, (out_region, win), None)
-        finally:
-            run.close()  # frees the tile's network before the next one is built
-        del run
-        assert last is not None and last.stop_reason is not None
-        rows_o, cols_o = out_region
-        mosaic[:, rows_o, cols_o] = _blend(
-            mosaic[:, rows_o, cols_o], weight[rows_o, cols_o], last.best, win
-        )
-        weight[rows_o, cols_o] += win
-        steps_done += last.step
-        if last.stop_reason == "stopped on request":
-            break  # the tile's best so far stays in, as shown
-        done += 1
-        reasons.append(last.stop_reason)
-        if done < total:  # the finished tile, with its last scores
-            yield snapshot(last, offset, None, None)
+        windows[index] = plan.window(regions[index])
+        started += 1
+        return fit_tile(unit, part, (lo, hi), halt)
+
+    stop_seen = threading.Event()  # once asked to stop, no tile starts any more
+
+    def halt() -> bool:
+        if not stop_seen.is_set() and should_stop is not None and should_stop():
+            stop_seen.set()
+        return stop_seen.is_set()
+
+    source_of = _in_turn if workers <= 1 else functools.partial(_side_by_side, workers=workers)
+    events = source_of(begin, total, halt)
+    last: TileSnapshot | None = None
+    try:
+        for index, last in events:
+            per_tile = last.total_steps
+            if last.stop_reason is None:
+                running[index] = last
+                yield snapshot(last, None)
+                continue
+            running.pop(index, None)
+            finished[index] = last
+            steps_done += last.step
+            if last.stop_reason != "stopped on request":
+                done += 1
+                reasons[index] = last.stop_reason
+            while blended in finished:  # in plan order: the same mosaic whichever ends first
+                rows_o, cols_o = plan.output(regions[blended])
+                win = windows.pop(blended)
+                best = finished.pop(blended).best
+                mosaic[:, rows_o, cols_o] = _blend(
+                    mosaic[:, rows_o, cols_o], weight[rows_o, cols_o], best, win
+                )
+                weight[rows_o, cols_o] += win
+                blended += 1
+            if done < total and last.stop_reason != "stopped on request":
+                yield snapshot(last, None)  # the finished tile, with its last scores
+    finally:
+        events.close()  # stops and joins running tiles now, not when garbage collected
+    assert not running and not finished  # every started tile ended and went in
     if done == total:
-        reason = f"all {total} tiles done; last tile: {reasons[-1]}"
+        reason = f"all {total} tiles done; last tile: {reasons[total - 1]}"
     else:
         reason = "stopped on request"
-    yield snapshot(last, offset, None, reason)
+    yield snapshot(last, reason)
+
+
+def _in_turn(
+    begin: Callable[[int, Callable[[], bool]], Iterator[TileSnapshot]],
+    total: int,
+    should_stop: Callable[[], bool] | None,
+) -> Iterator[tuple[int, TileSnapshot]]:
+    """``(tile, snapshot)`` of one tile after the other, on this thread."""
+    halt = should_stop or (lambda: False)
+    for index in range(total):
+        if halt():
+            return
+        run = begin(index, halt)
+        try:
+            for snap in run:
+                yield index, snap
+        finally:
+            run.close()  # frees the tile's network before the next one is built
+
+
+def _side_by_side(
+    begin: Callable[[int, Callable[[], bool]], Iterator[TileSnapshot]],
+    total: int,
+    should_stop: Callable[[], bool] | None,
+    workers: int,
+) -> Iterator[tuple[int, TileSnapshot]]:
+    """``(tile, snapshot)`` of up to ``workers`` tiles fitted at once, one thread each.
+
+    Tiles start in plan order as threads free up. A worker's exception is raised here (the
+    other tiles are stopped first); closing this generator stops the running tiles within a
+    step and waits for their threads. The queue is bounded, so fits wait for a consumer that
+    does not read instead of piling up snapshots.
+    """
+    cancel = threading.Event()
+
+    def halt() -> bool:
+        return cancel.is_set() or (should_stop is not None and should_stop())
+
+    events: queue.Queue = queue.Queue(maxsize=4 * workers)
+
+    def work(index: int, run: Iterator[TileSnapshot]) -> None:
+        error: BaseException | None = None
+        try:
+            for snap in run:
+                events.put((index, snap, None))
+        except BaseException as exc:  # handed to the consumer's thread
+            error = exc
+        finally:
+            run.close()
+            events.put((index, None, error))  # this thread is done
+
+    threads: dict[int, threading.Thread] = {}
+    following = 0
+    try:
+        while True:
+            while len(threads) < workers and following < total and not halt():
+                run = begin(following, halt)
+                thread = threading.Thread(
+                    target=work, args=(following, run), name=f"napari-dip tile {following + 1}"
+                )
+                threads[following] = thread
+                thread.start()
+                following += 1
+            if not threads:
+                return
+            index, snap, error = events.get()
+            if snap is not None:
+                yield index, snap
+                continue
+            threads.pop(index).join()
+            if error is not None:
+                raise error
+    finally:
+        cancel.set()
+        while threads:  # let the running fits end (within a step) and their threads finish
+            index, snap, _ = events.get()
+            if snap is None:
+                threads.pop(index).join()
+
+
+def _overlay(
+    mosaic: np.ndarray,
+    weight: np.ndarray,
+    tiles: list[tuple[tuple[slice, slice], np.ndarray, np.ndarray]],
+) -> tuple[tuple[slice, slice], np.ndarray]:
+    """``tiles`` (output region, window, estimate) blended over a copy of the part of
+    ``mosaic`` they cover, in order: that part's bounding box and its values."""
+    r0 = min(rows.start for (rows, _), _, _ in tiles)
+    r1 = max(rows.stop for (rows, _), _, _ in tiles)
+    c0 = min(cols.start for (_, cols), _, _ in tiles)
+    c1 = max(cols.stop for (_, cols), _, _ in tiles)
+    part = mosaic[:, r0:r1, c0:c1].copy()
+    under = weight[r0:r1, c0:c1].copy()
+    for (rows, cols), win, best in tiles:
+        rr, cc = slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0)
+        part[:, rr, cc] = _blend(part[:, rr, cc], under[rr, cc], best, win)
+        under[rr, cc] += win
+    return (slice(r0, r1), slice(c0, c1)), part
 
 
 def _blend(

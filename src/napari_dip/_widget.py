@@ -55,6 +55,7 @@ from ._layers import (
     stack_transform,
     unique_name,
 )
+from ._tiling import tile_progress
 from .estimate import describe
 
 if TYPE_CHECKING:
@@ -838,7 +839,7 @@ class RestoreWidget(QWidget):
         piece = f"{snap.piece + 1}/{snap.pieces} · " if snap.pieces > 1 else ""
         tiles = getattr(snap, "tiles_total", 1)  # a big image restored in tiles
         if tiles > 1:
-            piece += f"tile {min(snap.tiles_done + 1, tiles)}/{tiles} · "
+            piece += f"{tile_progress(snap)} · "
         self.progress.setFormat(
             f"{piece}step {snap.step}/{snap.total_steps} · loss {snap.loss:.3g} · "
             f"best {snap.best_step} · ETA {_format_seconds(snap.eta)}"

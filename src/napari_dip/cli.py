@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import __version__
+from ._tiling import tile_progress
 from .io import (
     WRITABLE_SUFFIXES,
     ImageFileError,
@@ -104,6 +105,18 @@ def _tile_size(text: str) -> int | str | None:
         raise argparse.ArgumentTypeError(
             f"expected a tile size in pixels, 'auto' or 'none', got {text!r}"
         ) from None
+
+
+def _tile_workers(text: str) -> int | str:
+    if text.lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
+    return value
 
 
 def _percentiles(text: str) -> tuple[float, float]:
@@ -232,6 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="overlap of neighbouring tiles in pixels (default: 1/8 of the tile)",
+    )
+    tuning.add_argument(
+        "--tile-workers",
+        type=_tile_workers,
+        default="auto",
+        metavar="N|auto",
+        help="tiles fitted at once, one thread each; auto (default): one per torch thread on "
+        "a CPU (at most 8), which keeps the cores busier than one tile split over them; 1 "
+        "elsewhere",
     )
     noise = run.add_argument_group("noise model and intensities")
     noise.add_argument(
@@ -383,7 +405,7 @@ def _follow(
                 score = "" if last.score is None else f", score={last.score:.3g}"
                 tiles = getattr(last, "tiles_total", 1)  # a big image restored in tiles
                 if tiles > 1:
-                    score += f", tile {min(last.tiles_done + 1, tiles)}/{tiles}"
+                    score += f", {tile_progress(last)}"
                 if last.expected_steps is not None and last.stop_reason is None:
                     # tqdm's own ETA runs to the ceiling; the rule usually stops far sooner
                     score += f", expected end: step {last.expected_steps} (in {last.eta:.0f} s)"
@@ -430,6 +452,7 @@ def _estimate(
         precision=args.precision,
         tile=args.tile,
         tile_overlap=args.tile_overlap,
+        tile_workers=args.tile_workers,
         **_run_options(args),
     )
     return describe(one, slices)
@@ -463,6 +486,8 @@ def _tuning(args: argparse.Namespace) -> dict[str, Any]:
         options["tile"] = args.tile
     if args.tile_overlap is not None:
         options["tile_overlap"] = args.tile_overlap
+    if args.tile_workers != "auto":
+        options["tile_workers"] = args.tile_workers
     return options
 
 

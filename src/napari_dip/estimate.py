@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +89,7 @@ def estimate_time(
     precision: str = "auto",
     tile: int | str | None = "auto",
     tile_overlap: int | None = None,
+    tile_workers: int | str = "auto",
     timed_steps: int = 3,
 ) -> TimeEstimate:
     """Estimate a 2D restoration's run time by timing ``timed_steps`` steps (after one warm-up
@@ -101,46 +103,69 @@ def estimate_time(
     denoising scaled by the side of what one fit restores, as measured: ``fast`` stops after
     about 500 steps at 128², 1100 at 256², 2200 at 512²), or the whole budget without a stop
     rule; "at most" is the step budget (``steps``, or the default ceiling).
+    Tiles fitted side by side (``tile_workers``, as in :func:`~napari_dip.restore_steps`)
+    are timed side by side: the seconds per step are then per step of any tile.
     Takes about ``timed_steps + 1`` steps of time.
     """
     import torch
 
     from . import engine
-    from .restore import _is_budget, _tile_plan, default_steps, padding_rule
+    from .restore import (
+        _is_budget,
+        _tile_plan,
+        _tile_workers,
+        default_steps,
+        padding_rule,
+        shared_threads,
+        tile_preset,
+    )
 
     chosen = engine.get_preset(preset)
     scale = int(factor or 1)
-    net = chosen.network
-    multiple, minimum = padding_rule(net.multiple, scale)
     h, w = (int(n) for n in shape[-2:])
     plan = _tile_plan((h, w), None, scale, tile, tile_overlap, chosen, device, task == "denoise")
     tiles = 1 if plan is None else len(plan)
-    if plan is not None:  # every tile has the same size: time one
+    if plan is not None:  # every tile has the same size and network: time one
         h, w = min(plan.tile, h), min(plan.tile, w)
+        chosen = tile_preset(chosen, plan, task)
+    multiple, minimum = padding_rule(chosen.network.multiple, scale)
     padded, _ = pad_reflect(np.zeros((1, h, w), np.float32), multiple, minimum)
     ph, pw = padded.shape[1:]
     dev = engine.resolve_device(device)
     operator: engine.Operator = engine.Downsample(scale) if scale > 1 else engine.Identity()
+    workers = 1 if plan is None else _tile_workers(tile_workers, dev, tiles)
     y = torch.rand(1, channels, ph, pw, generator=torch.Generator().manual_seed(0))
-    prior = engine.build_prior(
-        chosen,
-        (ph * scale, pw * scale),
-        channels,
-        perturb_std=chosen.task(task).perturb_std,
-        seed=0,
-        device=dev,
-    )
+    priors = [
+        engine.build_prior(
+            chosen,
+            (ph * scale, pw * scale),
+            channels,
+            perturb_std=chosen.task(task).perturb_std,
+            seed=i,
+            device=dev,
+        )
+        for i in range(workers)
+    ]
     problem = engine.Problem(y, operator).to(dev)
 
     def run(n: int) -> float:
+        """Seconds for ``n`` steps of every prior, side by side (as the tiles would run)."""
         settings = engine.FitSettings(steps=n, snapshot_every=n, precision=precision)
+
+        def fit(prior: engine.Prior) -> None:
+            for _ in engine.fit(problem, prior, settings):  # one snapshot at the end: a sync
+                pass
+
         start = time.perf_counter()
-        for _ in engine.fit(problem, prior, settings):  # one snapshot at the end: a sync
-            pass
+        if workers == 1:
+            fit(priors[0])
+        else:
+            with shared_threads(workers), ThreadPoolExecutor(workers) as pool:
+                list(pool.map(fit, priors))
         return time.perf_counter() - start
 
     run(1)  # allocator, kernel selection
-    per_step = run(timed_steps) / timed_steps
+    per_step = run(timed_steps) / (timed_steps * workers)
     ceiling = steps if steps is not None else default_steps(preset, task, stop)
     # without a stop rule every step runs; with one, runs usually end near the preset's count
     # (at 256²; a denoising fit's steps grow with its side)

@@ -17,7 +17,7 @@ sees nothing but its own reflection padding. ``multiple_z`` is what Z must be a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -105,6 +105,21 @@ class SkipConfig:
     @property
     def scales(self) -> int:
         return len(self.down)
+
+    def finest(self, scales: int) -> SkipConfig:
+        """The same network with only its ``scales`` finest scales (the coarsest dropped)."""
+        if not 1 <= scales <= self.scales:
+            raise ValueError(f"scales must be in 1..{self.scales}, got {scales!r}")
+        sigma = self.upsample_sigma[self.scales - scales :] if self.upsample_sigma else ()
+        z = None if self.z_scales is None else min(self.z_scales, scales)
+        return replace(
+            self,
+            down=self.down[:scales],
+            up=self.up[:scales],
+            skip=self.skip[:scales],
+            upsample_sigma=sigma,
+            z_scales=z,
+        )
 
     @property
     def multiple(self) -> int:

@@ -3,6 +3,7 @@ variants with the spectral-bias controls of Shi et al. (IJCV 2022)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -132,6 +133,9 @@ def get_preset(name: str | Preset) -> Preset:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
 
 
+_BUILD_LOCK = threading.Lock()  # see build_prior
+
+
 def build_prior(
     preset: Preset,
     shape: tuple[int, int],
@@ -148,8 +152,10 @@ def build_prior(
 
     Weights and ``z`` are drawn on the CPU under a private RNG state, then moved: the same seed
     gives the same starting point on every device, and the caller's global RNG is untouched.
+    Thread-safe: the layers draw from torch's global generator, so builds take turns (tiles
+    fitted side by side build their networks on their own threads).
     """
-    with torch.random.fork_rng(devices=[]):
+    with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         z_shape = preset.network.input_shape(shape)  # the decoder's input is smaller
