@@ -155,6 +155,7 @@ def run_one(
         update_every=every,
         device=device,
         precision=precision,
+        tile=None,  # one fit of the whole image: the stop rules watch a single run
         **options,
     ):
         curve["step"].append(snap.step)

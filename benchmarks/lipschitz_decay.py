@@ -84,6 +84,7 @@ def run_one(
         stop="none",
         update_every=every,
         seed=0,
+        tile=None,  # one fit of the whole image: its curve
         **options,
     )
     for snap in snapshots:

@@ -13,7 +13,9 @@ takes about an hour per image, so its steps-to-best come from a recorded full ru
 (``benchmarks/results/paper_256_denoise25.json``, made by the command written in it) unless
 ``--paper-full`` runs it here. Columns: seconds per step of each, the paper's best PSNR and its
 step, the default's first step reaching that PSNR − 0.1 dB, wall time to it, and the ratio of
-wall times. Also the default's own automatically stopped result and total time.
+wall times. Also the default's own automatically stopped result and total time. Where the
+default restores the image in tiles (a denoise over about 204² on a CPU), its mosaic is only
+whole at the end: it then reaches the mark if its result does, at the whole call's time.
 
 **auto** (``--size``² grey, σ=25, per image): the default run as a user runs it, with its
 automatic stop, timed from the call to the returned result; its PSNR, the best PSNR of the
@@ -140,7 +142,14 @@ def race(args: argparse.Namespace) -> None:
             )
         ours = default_run(args, image)
         target = paper_best - TOLERANCE
-        hit = next((k for k, v in enumerate(ours["psnr"]) if v >= target), None)
+        if ours["tiles"] > 1:  # a mosaic is only whole at the end: the result must reach it
+            reached = ours["result_psnr"] >= target
+            step = ours["result_step"] if reached else None
+            seconds = ours["seconds"] if reached else None
+        else:
+            hit = next((k for k, v in enumerate(ours["psnr"]) if v >= target), None)
+            step = None if hit is None else ours["step"][hit]
+            seconds = None if hit is None else ours["elapsed"][hit]
         paper_seconds = paper["s_per_step"] * paper_step
         row = {
             "image": image,
@@ -149,14 +158,15 @@ def race(args: argparse.Namespace) -> None:
             "paper_step": paper_step,
             "paper_seconds": paper_seconds,
             "ours_s_step": ours["s_per_step"],
-            "ours_step": None if hit is None else ours["step"][hit],
-            "ours_seconds": None if hit is None else ours["elapsed"][hit],
-            "ours_best": max(ours["psnr"]),
+            "ours_tiles": ours["tiles"],
+            "ours_step": step,
+            "ours_seconds": seconds,
+            "ours_best": max(ours["psnr"]) if ours["tiles"] == 1 else ours["result_psnr"],
             "result_psnr": ours["result_psnr"],
             "result_seconds": ours["seconds"],
             "result_step": ours["result_step"],
         }
-        row["ratio"] = None if hit is None else paper_seconds / row["ours_seconds"]
+        row["ratio"] = None if seconds is None else paper_seconds / seconds
         rows.append(row)
         print(f"done: {image}", file=sys.stderr, flush=True)
     print(
@@ -166,8 +176,9 @@ def race(args: argparse.Namespace) -> None:
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
+        tiles = f" (all {r['ours_tiles']} tiles' steps: the end)" if r["ours_tiles"] > 1 else ""
         reached = (
-            f"{r['ours_step']} | {r['ours_seconds']:.1f} s | **{r['ratio']:.0f}×**"
+            f"{r['ours_step']}{tiles} | {r['ours_seconds']:.1f} s | **{r['ratio']:.0f}×**"
             if r["ratio"]
             else f"never (best {r['ours_best']:.2f}) | – | –"
         )
@@ -176,6 +187,12 @@ def race(args: argparse.Namespace) -> None:
             f"{r['paper_step']} | {r['paper_seconds']:.0f} s | {r['ours_s_step']:.3f} | "
             f"{reached} | {r['result_psnr']:.2f} dB ({r['result_step']}, "
             f"{r['result_seconds']:.0f} s) |"
+        )
+    if any(r["ours_tiles"] > 1 for r in rows):
+        print(
+            f"\n{args.preset} ran in tiles (the default for this size on this device): its "
+            "s/step is the wall time over the steps of all tiles, and it reaches the mark only "
+            "when the mosaic is whole, so 'time to it' is the whole call's."
         )
     source = "this run" if args.paper_full else f"recorded full run ({RECORD.name})"
     print(

@@ -50,9 +50,11 @@ def test_typical_denoising_steps_grow_with_the_side_of_a_fit():
     def typical(shape, **kw):
         return napari_dip.estimate_time(shape, steps=9000, timed_steps=1, **kw).typical_steps
 
-    assert typical((256, 256)) == 1000
+    assert typical((256, 256), tile=None) == 1000
     assert typical((512, 512), tile=None) == 2000  # whole
-    assert typical((512, 512)) == 25 * 500  # 5 × 5 tiles of 128², the default on a CPU
+    assert typical((512, 512)) == 16 * 562  # 4 × 4 tiles of 144², the default on a CPU
+    assert typical((256, 256)) == 4 * 562  # 2 × 2 of them
+    assert typical((128, 128)) == 500  # whole
     assert typical((256, 256), task="super_resolve", factor=2) == 2000  # the preset's count
 
 

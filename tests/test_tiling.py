@@ -240,10 +240,12 @@ def test_cli_tile_option(tmp_path, noisy):
     source, out = tmp_path / "big.tif", tmp_path / "out.tif"
     tifffile.imwrite(source, noisy.astype(np.uint16) * 100)
     args = ["denoise", str(source), "-o", str(out), "--steps", "2", "--stop", "none", "-q"]
-    assert main([*args, "--tile", "64", "--tile-overlap", "16", "--device", "cpu"]) == 0
+    tiles = ["--tile", "64", "--tile-overlap", "16", "--tile-workers", "2"]
+    assert main([*args, *tiles, "--device", "cpu"]) == 0
     result = tifffile.imread(out)
     assert result.shape == noisy.shape and result.dtype == np.uint16
     assert main([*args, "--tile", "8", "--device", "cpu"]) == 1  # a clear error, no file
+    assert main([*args, "--tile-workers", "0"]) == 2  # a usage error
 
 
 def test_widget_restores_a_dask_layer_in_tiles(make_napari_viewer_proxy, qtbot, noisy):
@@ -276,10 +278,11 @@ def test_widget_restores_a_dask_layer_in_tiles(make_napari_viewer_proxy, qtbot, 
         ((600, 600), "fast", 1, False, None),
         ((600, 600), "paper", 1, False, 256),  # a heavy network tiles sooner, in smaller tiles
         ((300, 300), "fast", 4, False, 128),  # super-resolution: tiles of the low-resolution input
-        # denoising with a light preset on a CPU: small tiles above 256², for speed
-        ((256, 256), "fast", 1, True, None),
-        ((300, 260), "fast", 1, True, 128),
-        ((512, 512), "fast", 1, True, 128),
+        # denoising with a light preset on a CPU: small tiles above 2 tiles' worth, for speed
+        ((200, 200), "fast", 1, True, None),
+        ((256, 256), "fast", 1, True, 144),
+        ((300, 260), "fast", 1, True, 144),
+        ((512, 512), "fast", 1, True, 144),
         ((600, 600), "paper", 1, True, 256),  # heavy presets: unchanged
     ],
 )
@@ -294,12 +297,12 @@ def test_auto_tiles_follow_the_preset_cost(shape, preset, factor, denoise, side)
 
 
 def test_a_512_denoise_is_tiled_and_the_others_are_not():
-    """restore_steps passes the task on: a 512² denoise runs in 128-px tiles (5 × 5 with 16 px
-    of overlap, spread evenly), an inpainting of the same image whole."""
+    """restore_steps passes the task on: a 512² denoise runs in 144-px tiles (4 × 4 with at
+    least 18 px of overlap, spread evenly), an inpainting of the same image whole."""
     image = np.zeros((512, 512), np.uint8)
     image[::7] = 200
     snap = next(restore_steps(image, steps=1, update_every=1, device="cpu"))
-    assert isinstance(snap, TiledSnapshot) and snap.tiles_total == 25
+    assert isinstance(snap, TiledSnapshot) and snap.tiles_total == 16
     mask = np.zeros_like(image)
     mask[100:110, 100:110] = 1
     snap = next(restore_steps(image, task="inpaint", mask=mask, steps=1, device="cpu"))
@@ -450,5 +453,46 @@ def test_a_512_denoise_estimate_times_the_tiles_network_side_by_side():
 
     torch.set_num_threads(2)  # the fixture puts 1 back afterwards
     est = estimate_time((512, 512), steps=10, stop="none", timed_steps=1, device="cpu")
-    assert est.tiles == 25 and est.max_steps == 250 and est.seconds_per_step > 0
+    assert est.tiles == 16 and est.max_steps == 160 and est.seconds_per_step > 0
     assert torch.get_num_threads() == 2
+
+
+def _threads_a_new_thread_gets() -> int:
+    """torch's thread count as a thread started now takes it up (not this thread's own)."""
+    import threading
+
+    import torch
+
+    seen: list[int] = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
+def test_widget_stops_tiles_running_side_by_side(make_napari_viewer_proxy, qtbot, noisy):
+    import torch
+
+    torch.set_num_threads(2)  # "auto": two tiles at once, one thread each (fixture resets)
+    viewer = make_napari_viewer_proxy()
+    viewer.add_image(noisy, name="big")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-dip", "Denoise")
+    widget.preset.value = "fast"
+    widget.stop_rule.value = "none"
+    widget.steps.value = 100_000
+    widget.update_every.value = 1
+    widget.device.value = "cpu"
+    widget.tile.value = TILE
+    shown: list[str] = []
+    widget.progress.valueChanged.connect(lambda _: shown.append(widget.progress.format()))
+    widget.run_button.click()
+    qtbot.waitUntil(lambda: any("tiles 1–2/4" in text for text in shown), timeout=60_000)
+    widget.stop_button.click()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    out = viewer.layers["big [denoised]"]
+    assert out.metadata["stop_reason"] == "stopped on request"
+    assert np.abs(out.data[:40, :40].astype(float) - noisy[:40, :40]).mean() > 5  # restored
+    np.testing.assert_array_equal(out.data[TILE:, TILE:], noisy[TILE:, TILE:])  # never started
+    np.testing.assert_array_equal(viewer.layers["big"].data, noisy)
+    assert not _tile_threads()
+    assert _threads_a_new_thread_gets() == 2  # the tiles' share of the threads was given back

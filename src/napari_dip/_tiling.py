@@ -59,7 +59,12 @@ __all__ = [
 LIGHT_TILE = 512
 HEAVY_TILE = 256
 # Denoising with a light preset on a CPU: small tiles are faster and no worse (``default_tile``).
-DENOISE_TILE = 128
+# 144 = 9 × 16, a multiple of the 4-scale tile network's 16: no padding, and 2 × 2 tiles cover
+# 256² (4 × 4: 512²) where 128-px ones needed 3 × 3 (5 × 5).
+DENOISE_TILE = 144
+# ... and such a denoise is tiled once the image holds more than this many tiles' worth of
+# pixels (about 204²; measured at 256²: 2 × 2 tiles side by side 2.6× faster than whole).
+DENOISE_TILE_AREA = 2
 # Full-resolution channel count from which a preset counts as heavy (``paper``: 128).
 HEAVY_CHANNELS = 64
 # "auto" tiles an image only when it holds more than this many CPU tiles' worth of pixels:
@@ -178,15 +183,19 @@ def default_tile(
     pixels).
 
     Denoising with a light preset on a CPU (``denoise=True``, ``device_type="cpu"``) uses
-    ``DENOISE_TILE`` (128-pixel) tiles instead, for speed: the steps a fit needs grow with
+    ``DENOISE_TILE`` (144-pixel) tiles instead, for speed: the steps a fit needs grow with
     the side of what it fits (*camera*, σ = 25, ``fast``, automatic stop: about 500 steps at
     128², 1100 at 256², 2200 at 512²), while a 128-pixel tile stops after 60–600, flat tiles
-    first. The 512² *camera* took 25 tiles × 256 steps on average, 5× less work than one
-    2260-step fit of the whole: 301 s against 1048 s, and 28.97 dB against 28.57
-    (``benchmarks/speed.py --part auto --size 512 --tile auto,none``). 96- and 272-pixel
-    tiles were slower and no better (``benchmarks/tile_size.py``). Unmeasured elsewhere
-    (inpainting's holes need context; a GPU runs small tiles inefficiently), so those keep
-    the sides above.
+    first. The 512² *camera* in 25 tiles of 128 took 256 steps each on average, 5× less work
+    than one 2260-step fit of the whole: 301 s against 1048 s, and 28.97 dB against 28.57
+    (``benchmarks/speed.py --part auto --size 512 --tile auto,none``); fitted two at a time
+    with a 4-scale network (``restore_steps``' ``tile_workers``, ``restore.tile_preset``),
+    148 s and 28.91 dB (``benchmarks/results/tile_workers_512.md``). 144 pixels, a multiple of
+    that network's 16, covers 256² in 2 × 2 tiles (*camera* 53 s, 28.32 dB, against 135 s and
+    28.29 whole; *astronaut* 51 s, 28.01 against 126 s, 28.02) and 512² in 4 × 4. 96- and
+    272-pixel tiles were slower and no better (``benchmarks/tile_size.py``). Unmeasured
+    elsewhere (inpainting's holes need context; a GPU runs small tiles inefficiently), so
+    those keep the sides above.
     """
     if denoise and device_type == "cpu" and full_res_channels < HEAVY_CHANNELS:
         return DENOISE_TILE, DENOISE_TILE // 8
@@ -202,11 +211,13 @@ def untiled_limit(
 ) -> int:
     """The most input pixels ``tile="auto"`` restores whole: ``AUTO_TILE_AREA`` CPU tiles,
     1024² for light presets (about 2 GB on a CPU for ``fast``, measured), 512² for heavy ones,
-    whatever the device (a GPU may have less memory than the host); 256² when a light
-    preset denoises on a CPU (``DENOISE_TILE``: there tiles are faster, not only smaller)."""
+    whatever the device (a GPU may have less memory than the host); ``DENOISE_TILE_AREA``
+    denoising tiles (about 204²) when a light preset denoises on a CPU (there tiles are
+    faster, not only smaller)."""
     cpu = device_type == "cpu"
     side, _ = default_tile(full_res_channels, "cpu", factor, denoise and cpu)
-    return AUTO_TILE_AREA * side * side
+    small = denoise and cpu and full_res_channels < HEAVY_CHANNELS
+    return (DENOISE_TILE_AREA if small else AUTO_TILE_AREA) * side * side
 
 
 def _starts(n: int, tile: int, overlap: int) -> list[int]:

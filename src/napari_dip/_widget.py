@@ -418,7 +418,7 @@ class RestoreWidget(QWidget):
             step=64,
             tooltip="0 = auto: a big image is restored in overlapping tiles (one fit each, "
             "blended without seams) of a side chosen from the preset, device and task "
-            "(denoising with 'fast' on a CPU: images over 256² in 128-px tiles, which is "
+            "(denoising with 'fast' on a CPU: images over about 204² in 144-px tiles, which is "
             "faster); or a side in pixels (>= 16) to tile with",
         )
         self._advanced = Container(

@@ -7,6 +7,7 @@ workstation differ tenfold), so the estimate times the real network on the real 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -160,7 +161,8 @@ def estimate_time(
         if workers == 1:
             fit(priors[0])
         else:
-            with shared_threads(workers), ThreadPoolExecutor(workers) as pool:
+            threads = shared_threads(workers) if dev.type == "cpu" else contextlib.nullcontext()
+            with threads, ThreadPoolExecutor(workers) as pool:
                 list(pool.map(fit, priors))
         return time.perf_counter() - start
 

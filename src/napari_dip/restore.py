@@ -281,9 +281,10 @@ def restore_steps(
         divided by the super-resolution factor) in tiles of a side from the preset's cost and
         the device (512 for ``fast`` on a CPU, 256 for ``paper``, twice that on CUDA, divided
         by the factor; see :func:`napari_dip._tiling.default_tile`). Denoising with ``fast``
-        on a CPU tiles sooner, for speed: images over 256² go in 128-pixel tiles, which
-        each stop after a few hundred steps (a 512² image 3.5× sooner than whole, and
-        better). ``None``: never tile.
+        on a CPU tiles sooner, for speed: images over about 204² go in 144-pixel tiles,
+        which each stop after a few hundred steps (256² 2.5× and 512² 7× sooner than
+        whole, as good or better; tiles run side by side, see ``tile_workers``). ``None``:
+        never tile.
         An image may also be a lazy dask/zarr array: it is then read one tile at a time.
     tile_overlap : int, optional
         Overlap of neighbouring tiles in input pixels (default: 1/8 of the tile side).
@@ -377,7 +378,9 @@ def restore_steps(
         tiled = _run_tiled(
             image, plan, fit, rule, channel_axis, known, normalize, noise_args, should_stop, workers
         )
-        return _threads_per_tile(tiled, workers) if workers > 1 and dev.type == "cpu" else tiled
+        if workers > 1 and dev.type == "cpu":  # the count the workers were chosen from
+            return _threads_per_tile(tiled, workers, torch.get_num_threads())
+        return tiled
     image = np.asarray(image) if lazy else image  # small enough to restore whole: one read
     unit, layout = prepare_image(image, channel_axis, known, normalize=normalize)
     chw = image[None] if layout.channel_axis is None else np.moveaxis(image, layout.channel_axis, 0)
@@ -538,11 +541,14 @@ def tile_preset(preset: engine.Preset, plan: _tiling.TilePlan, task: str) -> eng
     """The preset a tile of ``plan`` is fitted with: for denoising with a light 2D skip
     network, without the coarsest scales that would be under ``COARSEST_SIDE`` pixels.
 
-    Why: in a 128-px tile ``fast``'s fifth scale is 4×4, mostly reflection padding, and costs
-    a step's fixed overhead for little: without it a tile step is 14 % cheaper (two tiles side
-    by side, one thread each) and the 512² *camera* came out 0.04 dB lower in 147 s instead of
-    186 s. Inpainting and super-resolution keep the whole network (holes need its reach;
-    not measured), as do heavy presets (``paper``) and whole images.
+    Why: in a 128-px tile ``fast``'s fifth scale is 4×4 (a 144-px one would be padded to 160
+    for it: 5×5), mostly reflection padding, and costs a step's fixed overhead for little:
+    without it a tile step is 14 % cheaper (two tiles side by side, one thread each); in
+    128-px tiles the 512² *camera* came out 0.04 dB lower in 148 s instead of 178 s,
+    *astronaut* 0.05 dB higher in 202 s instead of 245 s (fewer steps too;
+    benchmarks/results/tile_workers_512.md). Inpainting and super-resolution keep the whole
+    network (holes need its reach; not measured), as do heavy presets (``paper``) and whole
+    images.
     """
     net = preset.network
     side = min(plan.tile, *plan.shape) * plan.factor
@@ -567,11 +573,14 @@ def _tile_workers(value: object, device: torch.device, tiles: int) -> int:
 
 
 @contextlib.contextmanager
-def shared_threads(workers: int) -> Iterator[None]:
-    """torch's CPU thread count shared out among ``workers`` fits run side by side, until
-    the block ends. Threads started inside take up the share as they start (torch reads the
-    count once per thread), so start the workers inside."""
-    before = torch.get_num_threads()
+def shared_threads(workers: int, threads: int | None = None) -> Iterator[None]:
+    """torch's CPU thread count (``threads``, default: as this thread sees it) shared out
+    among ``workers`` fits run side by side, until the block ends, then ``threads`` again.
+    Threads started inside take up the share as they start (torch reads the count once per
+    thread), so start the workers inside. Pass ``threads`` when the block runs on another
+    thread than the one that chose the workers: a pooled thread may have read an older count.
+    """
+    before = torch.get_num_threads() if threads is None else threads
     torch.set_num_threads(max(1, before // workers))
     try:
         yield
@@ -579,9 +588,11 @@ def shared_threads(workers: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _threads_per_tile(steps: Iterator[TiledSnapshot], workers: int) -> Iterator[TiledSnapshot]:
+def _threads_per_tile(
+    steps: Iterator[TiledSnapshot], workers: int, threads: int
+) -> Iterator[TiledSnapshot]:
     """``steps`` run under :func:`shared_threads`, restored when it ends or is closed."""
-    with shared_threads(workers):
+    with shared_threads(workers, threads):
         yield from steps
 
 
