@@ -248,19 +248,26 @@ def test_cli_tile_option(tmp_path, noisy):
     assert main([*args, "--tile-workers", "0"]) == 2  # a usage error
 
 
-def test_widget_restores_a_dask_layer_in_tiles(make_napari_viewer_proxy, qtbot, noisy):
-    da = pytest.importorskip("dask.array")
-    viewer = make_napari_viewer_proxy()
-    viewer.add_image(da.from_array(noisy, chunks=32), name="big")
+def _tiled_denoise_widget(viewer, data, steps: int):
+    """The Denoise widget on ``data`` as layer "big", in TILE-px tiles, without a stop rule;
+    and the list its progress texts are collected in."""
+    viewer.add_image(data, name="big")
     _, widget = viewer.window.add_plugin_dock_widget("napari-dip", "Denoise")
     widget.preset.value = "fast"
     widget.stop_rule.value = "none"
-    widget.steps.value = 2
+    widget.steps.value = steps
     widget.update_every.value = 1
     widget.device.value = "cpu"
     widget.tile.value = TILE
     shown: list[str] = []
     widget.progress.valueChanged.connect(lambda _: shown.append(widget.progress.format()))
+    return widget, shown
+
+
+def test_widget_restores_a_dask_layer_in_tiles(make_napari_viewer_proxy, qtbot, noisy):
+    da = pytest.importorskip("dask.array")
+    viewer = make_napari_viewer_proxy()
+    widget, shown = _tiled_denoise_widget(viewer, da.from_array(noisy, chunks=32), steps=2)
     widget.run_button.click()
     qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
     out = viewer.layers["big [denoised]"]
@@ -475,16 +482,7 @@ def test_widget_stops_tiles_running_side_by_side(make_napari_viewer_proxy, qtbot
 
     torch.set_num_threads(2)  # "auto": two tiles at once, one thread each (fixture resets)
     viewer = make_napari_viewer_proxy()
-    viewer.add_image(noisy, name="big")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-dip", "Denoise")
-    widget.preset.value = "fast"
-    widget.stop_rule.value = "none"
-    widget.steps.value = 100_000
-    widget.update_every.value = 1
-    widget.device.value = "cpu"
-    widget.tile.value = TILE
-    shown: list[str] = []
-    widget.progress.valueChanged.connect(lambda _: shown.append(widget.progress.format()))
+    widget, shown = _tiled_denoise_widget(viewer, noisy, steps=100_000)
     widget.run_button.click()
     qtbot.waitUntil(lambda: any("tiles 1–2/4" in text for text in shown), timeout=60_000)
     widget.stop_button.click()
