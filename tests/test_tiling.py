@@ -303,17 +303,29 @@ def test_auto_tiles_follow_the_preset_cost(shape, preset, factor, denoise, side)
         assert plan.overlap == side // 8 and plan.factor == factor
 
 
-def test_a_512_denoise_is_tiled_and_the_others_are_not():
+def test_a_512_denoise_is_tiled_and_the_others_are_not(monkeypatch):
     """restore_steps passes the task on: a 512² denoise runs in 144-px tiles (4 × 4 with at
-    least 18 px of overlap, spread evenly), an inpainting of the same image whole."""
+    least 18 px of overlap, spread evenly) with the 4-scale tile network, an inpainting of
+    the same image whole with all 5 scales."""
+    from napari_dip import engine
+
+    built: list[int] = []  # the scales of every network a fit builds
+    build = engine.build_prior
+    monkeypatch.setattr(
+        engine,
+        "build_prior",
+        lambda preset, *a, **k: built.append(preset.network.scales) or build(preset, *a, **k),
+    )
     image = np.zeros((512, 512), np.uint8)
     image[::7] = 200
-    snap = next(restore_steps(image, steps=1, update_every=1, device="cpu"))
+    snap = next(restore_steps(image, steps=1, update_every=1, device="cpu", tile_workers=1))
     assert isinstance(snap, TiledSnapshot) and snap.tiles_total == 16
+    assert built == [4]
     mask = np.zeros_like(image)
     mask[100:110, 100:110] = 1
     snap = next(restore_steps(image, task="inpaint", mask=mask, steps=1, device="cpu"))
     assert not isinstance(snap, TiledSnapshot)
+    assert built == [4, 5]
 
 
 def test_range_of_a_dask_array_is_the_numpy_one(noisy):
