@@ -348,6 +348,19 @@ def _tile_threads() -> list:
     return [t for t in threading.enumerate() if t.name.startswith("napari-dip tile")]
 
 
+def _threads_a_new_thread_gets() -> int:
+    """torch's thread count as a thread started now takes it up (not this thread's own)."""
+    import threading
+
+    import torch
+
+    seen: list[int] = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
 def test_tiles_side_by_side_give_the_one_after_the_other_result(noisy):
     """Two tiles fitted at once (one torch thread each, as here) blend to exactly what one
     after the other gives: tiles are blended in plan order, whichever finishes first."""
@@ -363,19 +376,31 @@ def test_tiles_side_by_side_give_the_one_after_the_other_result(noisy):
     assert not _tile_threads()
 
 
-def test_auto_tile_workers_share_the_threads_and_give_them_back(noisy):
+def test_auto_tile_workers_share_the_threads_and_give_them_back(noisy, monkeypatch):
+    import threading
+
     import torch
 
+    from napari_dip import restore
+
     torch.set_num_threads(2)  # the fixture puts 1 back afterwards
-    seen: list[tuple[int, int]] = []
+    tiles_had: list[int] = []  # each tile's thread's count, as its fit starts
+    use = restore.use_threads
+
+    def spy(count: int) -> None:
+        use(count)
+        tiles_had.append(torch.get_num_threads())
+
+    monkeypatch.setattr(restore, "use_threads", spy)
+    seen: list[tuple[int, int, int]] = []
     for snap in restore_steps(noisy, tile=TILE, tile_overlap=OVERLAP, steps=4, **RUN):
-        seen.append((snap.tiles_running, torch.get_num_threads()))
-    assert all(threads == 1 for _, threads in seen)  # two tiles at once, one thread each
-    assert torch.get_num_threads() == 2
-    gpu_like = restore_steps(noisy, tile=TILE, tile_workers=1, steps=1, **RUN)
-    next(gpu_like)
-    assert torch.get_num_threads() == 2  # one tile at a time: the threads are left alone
-    gpu_like.close()
+        seen.append((snap.tiles_running, torch.get_num_threads(), _threads_a_new_thread_gets()))
+    assert tiles_had == [1, 1, 1, 1]  # two tiles at once, one thread each
+    assert all(mine == 2 and new == 1 for _, mine, new in seen)  # this thread untouched
+    assert torch.get_num_threads() == 2 and _threads_a_new_thread_gets() == 2  # put back
+    assert threading.current_thread() is threading.main_thread()
+    list(restore_steps(noisy, tile=TILE, tile_workers=1, steps=1, **RUN))
+    assert tiles_had == [1, 1, 1, 1]  # one tile at a time: the threads are left alone
     with pytest.raises(ValueError, match="tile_workers"):
         restore_steps(noisy, tile=TILE, tile_workers=0, **RUN)
 
@@ -476,23 +501,14 @@ def test_a_512_denoise_estimate_times_the_tiles_network_side_by_side():
     assert torch.get_num_threads() == 2
 
 
-def _threads_a_new_thread_gets() -> int:
-    """torch's thread count as a thread started now takes it up (not this thread's own)."""
-    import threading
+def test_widget_stops_tiles_running_side_by_side(
+    make_napari_viewer_proxy, qtbot, noisy, monkeypatch
+):
+    from napari_dip import restore
 
-    import torch
-
-    seen: list[int] = []
-    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
-    thread.start()
-    thread.join()
-    return seen[0]
-
-
-def test_widget_stops_tiles_running_side_by_side(make_napari_viewer_proxy, qtbot, noisy):
-    import torch
-
-    torch.set_num_threads(2)  # "auto": two tiles at once, one thread each (fixture resets)
+    # two tiles at once, as "auto" chooses with two torch threads; the count stays 1 here, so
+    # napari's pooled threads, reused by later tests, never see another
+    monkeypatch.setattr(restore, "_tile_workers", lambda value, device, tiles: 2)
     viewer = make_napari_viewer_proxy()
     widget, shown = _tiled_denoise_widget(viewer, noisy, steps=100_000)
     widget.run_button.click()
@@ -505,4 +521,4 @@ def test_widget_stops_tiles_running_side_by_side(make_napari_viewer_proxy, qtbot
     np.testing.assert_array_equal(out.data[TILE:, TILE:], noisy[TILE:, TILE:])  # never started
     np.testing.assert_array_equal(viewer.layers["big"].data, noisy)
     assert not _tile_threads()
-    assert _threads_a_new_thread_gets() == 2  # the tiles' share of the threads was given back
+    assert _threads_a_new_thread_gets() == 1  # torch's default is the caller's count again

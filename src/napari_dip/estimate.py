@@ -7,7 +7,6 @@ workstation differ tenfold), so the estimate times the real network on the real 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -117,8 +116,10 @@ def estimate_time(
         _tile_workers,
         default_steps,
         padding_rule,
-        shared_threads,
+        restore_default_threads,
+        thread_share,
         tile_preset,
+        use_threads,
     )
 
     chosen = engine.get_preset(preset)
@@ -135,6 +136,7 @@ def estimate_time(
     dev = engine.resolve_device(device)
     operator: engine.Operator = engine.Downsample(scale) if scale > 1 else engine.Identity()
     workers = 1 if plan is None else _tile_workers(tile_workers, dev, tiles)
+    threads, share = torch.get_num_threads(), thread_share(workers, dev)
     y = torch.rand(1, channels, ph, pw, generator=torch.Generator().manual_seed(0))
     priors = [
         engine.build_prior(
@@ -154,6 +156,8 @@ def estimate_time(
         settings = engine.FitSettings(steps=n, snapshot_every=n, precision=precision)
 
         def fit(prior: engine.Prior) -> None:
+            if share is not None:  # a worker thread, as a tile's
+                use_threads(share)
             for _ in engine.fit(problem, prior, settings):  # one snapshot at the end: a sync
                 pass
 
@@ -161,9 +165,12 @@ def estimate_time(
         if workers == 1:
             fit(priors[0])
         else:
-            threads = shared_threads(workers) if dev.type == "cpu" else contextlib.nullcontext()
-            with threads, ThreadPoolExecutor(workers) as pool:
-                list(pool.map(fit, priors))
+            try:
+                with ThreadPoolExecutor(workers) as pool:
+                    list(pool.map(fit, priors))
+            finally:
+                if share is not None:
+                    restore_default_threads(threads)
         return time.perf_counter() - start
 
     run(1)  # allocator, kernel selection

@@ -6,11 +6,11 @@ modified, the output has the input's dtype and intensity range.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import math
 import numbers
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -294,8 +294,10 @@ def restore_steps(
         fit then using one thread, which keeps the cores busier than one tile split over
         them (a 128² tile: 1.6× the steps per second on 2 cores); elsewhere 1. The result is
         deterministic for a given count (tiles are blended in plan order), but a tile fitted
-        on one thread differs in the last bits from one fitted on several. While the tiles
-        run, torch's thread count is set to the per-tile share and restored afterwards.
+        on one thread differs in the last bits from one fitted on several. Each tile's thread
+        takes its share of torch's threads; torch's default for new threads is that share
+        while the tiles run and is put back afterwards; the calling thread's count is
+        untouched.
     should_stop : callable, optional
         Polled every step; return True to stop after the current step.
     """
@@ -375,12 +377,23 @@ def restore_steps(
         )
         noise_args = (noise, gain, offset, read_noise)
         workers = _tile_workers(tile_workers, dev, len(plan))
+        share = thread_share(workers, dev)
         tiled = _run_tiled(
-            image, plan, fit, rule, channel_axis, known, normalize, noise_args, should_stop, workers
+            image,
+            plan,
+            fit,
+            rule,
+            channel_axis,
+            known,
+            normalize,
+            noise_args,
+            should_stop,
+            workers,
+            share,
         )
-        if workers > 1 and dev.type == "cpu":  # the count the workers were chosen from
-            return _threads_per_tile(tiled, workers, torch.get_num_threads())
-        return tiled
+        if share is None:
+            return tiled
+        return _restoring_threads(tiled, torch.get_num_threads())  # the count shared out
     image = np.asarray(image) if lazy else image  # small enough to restore whole: one read
     unit, layout = prepare_image(image, channel_axis, known, normalize=normalize)
     chw = image[None] if layout.channel_axis is None else np.moveaxis(image, layout.channel_axis, 0)
@@ -572,28 +585,45 @@ def _tile_workers(value: object, device: torch.device, tiles: int) -> int:
     return _check_positive_int("tile_workers", value)
 
 
-@contextlib.contextmanager
-def shared_threads(workers: int, threads: int | None = None) -> Iterator[None]:
-    """torch's CPU thread count (``threads``, default: as this thread sees it) shared out
-    among ``workers`` fits run side by side, until the block ends, then ``threads`` again.
-    Threads started inside take up the share as they start (torch reads the count once per
-    thread), so start the workers inside. Pass ``threads`` when the block runs on another
-    thread than the one that chose the workers: a pooled thread may have read an older count.
+def thread_share(workers: int, device: torch.device) -> int | None:
+    """torch threads for each of ``workers`` fits run side by side on ``device`` (the
+    caller's count shared out), or None to leave the counts alone (one fit, or not a CPU)."""
+    if workers <= 1 or device.type != "cpu":
+        return None
+    return max(1, torch.get_num_threads() // workers)
+
+
+def use_threads(count: int) -> None:
+    """Give the calling thread ``count`` torch threads: call it first in a worker thread.
+
+    torch keeps a count per thread, read once (from its default for new threads, which
+    ``set_num_threads`` also sets) when the thread first needs it; the read is made now.
     """
-    before = torch.get_num_threads() if threads is None else threads
-    torch.set_num_threads(max(1, before // workers))
+    torch.set_num_threads(count)
+    torch.get_num_threads()
+
+
+def restore_default_threads(count: int) -> None:
+    """Make ``count`` torch's thread count for threads started from now on (undoing
+    :func:`use_threads`' side effect on that default) without touching the calling thread's
+    own count: the setting is made on a helper thread."""
+    helper = threading.Thread(target=torch.set_num_threads, args=(count,))
+    helper.start()
+    helper.join()
+
+
+def _on_threads(run: Iterator[Snapshot], count: int) -> Iterator[Snapshot]:
+    """``run`` on ``count`` torch threads in the thread that consumes it."""
+    use_threads(count)
+    yield from run
+
+
+def _restoring_threads(steps: Iterator[TiledSnapshot], count: int) -> Iterator[TiledSnapshot]:
+    """``steps``, then torch's default thread count back to ``count`` however it ends."""
     try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _threads_per_tile(
-    steps: Iterator[TiledSnapshot], workers: int, threads: int
-) -> Iterator[TiledSnapshot]:
-    """``steps`` run under :func:`shared_threads`, restored when it ends or is closed."""
-    with shared_threads(workers, threads):
         yield from steps
+    finally:
+        restore_default_threads(count)
 
 
 def _run_tiled(
@@ -607,9 +637,11 @@ def _run_tiled(
     noise_args: tuple,
     should_stop: Callable[[], bool] | None,
     workers: int = 1,
+    threads: int | None = None,
 ) -> Iterator[TiledSnapshot]:
     """Restore ``image`` tile by tile with ``fit`` (``_run`` with the run's settings bound),
-    ``workers`` tiles at once; each tile gets its own copy of the stop ``rule``.
+    ``workers`` tiles at once, each fit on ``threads`` torch threads (None: as they are);
+    each tile gets its own copy of the stop ``rule``.
 
     One intensity mapping and one noise model for all tiles: for a numpy image both come from
     the whole image, now (so bad input raises at once); for a lazy image the range is found
@@ -650,7 +682,7 @@ def _run_tiled(
         halt: Callable[[], bool],
     ) -> Iterator[Snapshot]:
         model = noise_model(value_range)  # here, on the calling thread: built once
-        return fit(
+        run = fit(
             unit,
             unit_layout,
             part,
@@ -659,6 +691,7 @@ def _run_tiled(
             should_stop=halt,
             rule=copy.deepcopy(rule),  # tiles may run at once: each its own rule state
         )
+        return run if threads is None else _on_threads(run, threads)
 
     _tiling.check_known(plan, known)
     value_range = None
