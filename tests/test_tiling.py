@@ -232,7 +232,7 @@ def test_super_resolution_and_inpainting_through_tiles(noisy):
         inpaint(noisy, hole, tile=TILE // 2, tile_overlap=4, steps=2, **RUN)
 
 
-def test_cli_tile_option(tmp_path, noisy):
+def test_cli_tile_option(tmp_path, noisy, monkeypatch):
     import tifffile
 
     from napari_dip.cli import main
@@ -240,8 +240,16 @@ def test_cli_tile_option(tmp_path, noisy):
     source, out = tmp_path / "big.tif", tmp_path / "out.tif"
     tifffile.imwrite(source, noisy.astype(np.uint16) * 100)
     args = ["denoise", str(source), "-o", str(out), "--steps", "2", "--stop", "none", "-q"]
+    from napari_dip import restore
+
+    asked: list[object] = []
+    choose = restore._tile_workers
+    monkeypatch.setattr(
+        restore, "_tile_workers", lambda value, *a: asked.append(value) or choose(value, *a)
+    )
     tiles = ["--tile", "64", "--tile-overlap", "16", "--tile-workers", "2"]
     assert main([*args, *tiles, "--device", "cpu"]) == 0
+    assert asked == [2]  # the option reaches the run
     result = tifffile.imread(out)
     assert result.shape == noisy.shape and result.dtype == np.uint16
     assert main([*args, "--tile", "8", "--device", "cpu"]) == 1  # a clear error, no file
@@ -490,15 +498,27 @@ def test_small_denoising_tiles_drop_the_coarsest_scales(preset, task, tile, scal
         assert net.upsample_sigma == chosen.network.upsample_sigma[-scales:]
 
 
-def test_a_512_denoise_estimate_times_the_tiles_network_side_by_side():
+def test_a_512_denoise_estimate_times_the_tiles_network_side_by_side(monkeypatch):
+    import threading
+
     import torch
 
-    from napari_dip import estimate_time
+    from napari_dip import engine, estimate_time
 
     torch.set_num_threads(2)  # the fixture puts 1 back afterwards
+    fits: list[tuple[int, int, bool]] = []  # (scales, torch threads, on the main thread)
+    fit = engine.fit
+
+    def spy(problem, prior, *a, **k):
+        on_main = threading.current_thread() is threading.main_thread()
+        fits.append((prior.net.config.scales, torch.get_num_threads(), on_main))
+        return fit(problem, prior, *a, **k)
+
+    monkeypatch.setattr(engine, "fit", spy)
     est = estimate_time((512, 512), steps=10, stop="none", timed_steps=1, device="cpu")
     assert est.tiles == 16 and est.max_steps == 160 and est.seconds_per_step > 0
-    assert torch.get_num_threads() == 2
+    assert fits == [(4, 1, False)] * 4  # warm-up and timing: two 4-scale tiles at once, 1 thread
+    assert torch.get_num_threads() == 2 and _threads_a_new_thread_gets() == 2
 
 
 def test_widget_stops_tiles_running_side_by_side(

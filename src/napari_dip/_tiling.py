@@ -594,10 +594,9 @@ def tiled_steps(
 def _in_turn(
     begin: Callable[[int, Callable[[], bool]], Iterator[TileSnapshot]],
     total: int,
-    should_stop: Callable[[], bool] | None,
+    halt: Callable[[], bool],
 ) -> Iterator[tuple[int, TileSnapshot]]:
-    """``(tile, snapshot)`` of one tile after the other, on this thread."""
-    halt = should_stop or (lambda: False)
+    """``(tile, snapshot)`` of one tile after the other, on this thread, until ``halt()``."""
     for index in range(total):
         if halt():
             return
@@ -612,7 +611,7 @@ def _in_turn(
 def _side_by_side(
     begin: Callable[[int, Callable[[], bool]], Iterator[TileSnapshot]],
     total: int,
-    should_stop: Callable[[], bool] | None,
+    should_stop: Callable[[], bool],
     workers: int,
 ) -> Iterator[tuple[int, TileSnapshot]]:
     """``(tile, snapshot)`` of up to ``workers`` tiles fitted at once, one thread each.
@@ -625,7 +624,7 @@ def _side_by_side(
     cancel = threading.Event()
 
     def halt() -> bool:
-        return cancel.is_set() or (should_stop is not None and should_stop())
+        return cancel.is_set() or should_stop()
 
     events: queue.Queue = queue.Queue(maxsize=4 * workers)
 
