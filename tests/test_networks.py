@@ -183,3 +183,24 @@ def test_finest_scales_of_a_skip_network():
     assert net.finest(3) == net
     with pytest.raises(ValueError, match="scales"):
         net.finest(0)
+
+
+def test_zero_padding_is_folded_into_the_convolutions():
+    import torch
+
+    from napari_dip.engine import SkipConfig
+
+    cfg = SkipConfig(down=(4, 8), up=(4, 8), skip=(2, 2))
+    pads = {
+        m.padding_mode
+        for m in cfg.build(3, 1).modules()
+        if isinstance(m, torch.nn.Conv2d) and m.kernel_size[0] > 1
+    }
+    assert pads == {"reflect"}  # the paper's
+    net = SkipConfig(down=(4, 8), up=(4, 8), skip=(2, 2), padding="zeros").build(3, 1)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size[0] > 1]
+    assert convs and all(m.padding_mode == "zeros" and m.padding == (1, 1) for m in convs)
+    z = torch.rand(1, 3, 16, 16)
+    assert net(z).shape == (1, 1, 16, 16)
+    with pytest.raises(ValueError, match="padding"):
+        SkipConfig(padding="circular")

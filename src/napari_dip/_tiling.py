@@ -59,8 +59,8 @@ __all__ = [
 LIGHT_TILE = 512
 HEAVY_TILE = 256
 # Denoising with a light preset on a CPU: small tiles are faster and no worse (``default_tile``).
-# 144 = 9 × 16, a multiple of the 4-scale tile network's 16: no padding, and 2 × 2 tiles cover
-# 256² (4 × 4: 512²) where 128-px ones needed 3 × 3 (5 × 5).
+# 144 = 18 × 8, a multiple of the 3-scale tile network's 8 (restore.tile_preset): no padding,
+# and 2 × 2 tiles cover 256² (4 × 4: 512²) where 128-px ones needed 3 × 3 (5 × 5).
 DENOISE_TILE = 144
 # ... and such a denoise is tiled once the image holds more than this many tiles' worth of
 # pixels (about 204²; measured at 256²: 2 × 2 tiles side by side 2.6× faster than whole).
@@ -189,13 +189,13 @@ def default_tile(
     first. The 512² *camera* in 25 tiles of 128 took 256 steps each on average, 5× less work
     than one 2260-step fit of the whole: 301 s against 1048 s, and 28.97 dB against 28.57
     (``benchmarks/speed.py --part auto --size 512 --tile auto,none``); fitted two at a time
-    with a 4-scale network (``restore_steps``' ``tile_workers``, ``restore.tile_preset``),
-    148 s and 28.91 dB (``benchmarks/results/tile_workers_512.md``). 144 pixels, a multiple of
-    that network's 16, covers 256² in 2 × 2 tiles (*camera* 53 s, 28.32 dB, against 135 s and
-    28.29 whole; *astronaut* 51 s, 28.01 against 126 s, 28.02) and 512² in 4 × 4. 96- and
-    272-pixel tiles were slower and no better (``benchmarks/tile_size.py``). Unmeasured
-    elsewhere (inpainting's holes need context; a GPU runs small tiles inefficiently), so
-    those keep the sides above.
+    (``restore_steps``' ``tile_workers``) with a lighter network (``restore.tile_preset``),
+    144-pixel tiles take 104 s and give 28.91 dB (``benchmarks/results/tile_padding.md``).
+    144 pixels covers 256² in 2 × 2 tiles (*camera* 53 s, 28.32 dB, with the 4-scale network
+    of before, against 135 s and 28.29 whole; *astronaut* 51 s, 28.01 against 126 s, 28.02)
+    and 512² in 4 × 4. 96- and 272-pixel tiles were slower and no better
+    (``benchmarks/tile_size.py``). Unmeasured elsewhere (inpainting's holes need context; a
+    GPU runs small tiles inefficiently), so those keep the sides above.
     """
     if denoise and device_type == "cpu" and full_res_channels < HEAVY_CHANNELS:
         return DENOISE_TILE, DENOISE_TILE // 8

@@ -18,6 +18,11 @@ from ._arrays import pad_reflect
 
 __all__ = ["TimeEstimate", "describe", "estimate_time"]
 
+# A denoising tile's lighter network (restore.tile_preset) stops sooner than its side alone
+# says (1000 × 144 / 256 = 562 steps for fast): 270–410 steps per 144-px tile on average,
+# measured on camera and astronaut at 256² and 512², σ = 25 (benchmarks/tile_size.py).
+TILE_NETWORK_STEPS = 0.7
+
 
 def _format(seconds: float) -> str:
     if not math.isfinite(seconds):
@@ -97,12 +102,13 @@ def estimate_time(
 
     ``shape`` is the observed image's ``(H, W)``. An image that
     :func:`~napari_dip.restore_steps` would cut into tiles (same ``tile`` and ``tile_overlap``;
-    by default above 1024×1024, or 256×256 when ``fast`` denoises on a CPU) is timed on one
-    tile, never whole, and the step counts cover every tile. "Typical" is the preset's step
+    by default above 1024×1024, or about 204×204 when ``fast`` denoises on a CPU) is timed on
+    one tile, never whole, and the step counts cover every tile. "Typical" is the preset's step
     count for the task (where runs at about 256×256 usually end with an automatic stop; for
     denoising scaled by the side of what one fit restores, as measured: ``fast`` stops after
-    about 500 steps at 128², 1100 at 256², 2200 at 512²), or the whole budget without a stop
-    rule; "at most" is the step budget (``steps``, or the default ceiling).
+    about 500 steps at 128², 1100 at 256², 2200 at 512², and a denoising tile's lighter
+    network after 0.7 times that), or the whole budget without a stop rule; "at most" is the
+    step budget (``steps``, or the default ceiling).
     Tiles fitted side by side (``tile_workers``, as in :func:`~napari_dip.restore_steps`)
     are timed side by side: the seconds per step are then per step of any tile.
     Takes about ``timed_steps + 1`` steps of time.
@@ -180,6 +186,8 @@ def estimate_time(
     # (at 256²; a denoising fit's steps grow with its side)
     typical = chosen.task(task).steps
     if task == "denoise":
-        typical = max(typical // 10, round(typical * math.sqrt(h * w) / 256))
+        lighter = plan is not None and chosen.network != engine.get_preset(preset).network
+        fewer = TILE_NETWORK_STEPS if lighter else 1.0
+        typical = max(typical // 10, round(typical * math.sqrt(h * w) / 256 * fewer))
     typical = ceiling if _is_budget(stop) else min(typical, ceiling)
     return TimeEstimate(per_step, typical * tiles, ceiling * tiles, tiles)

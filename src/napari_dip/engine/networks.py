@@ -29,6 +29,7 @@ __all__ = ["DecoderConfig", "DecoderNet", "NetworkConfig", "SkipConfig", "SkipNe
 
 UPSAMPLE_MODES = ("nearest", "bilinear", "bicubic", "gaussian")
 NORMS = ("batch", "mean")
+PADDINGS = ("reflect", "zeros")
 
 
 def _check_controls(cfg: SkipConfig | DecoderConfig, stages: int) -> None:
@@ -96,10 +97,16 @@ class SkipConfig:
     norm: str = "batch"
     dims: int = 2  # 3: Conv3d for (N, C, D, H, W) volumes
     z_scales: int | None = None  # dims=3: how many of the finest scales halve Z (None: all)
+    # The convolutions' padding: "reflect" (the paper's) or "zeros", which torch folds into
+    # the convolution instead of a separate padding pass forward and back (see _conv).
+    padding: str = "reflect"
 
     def __post_init__(self) -> None:
         if not (len(self.down) == len(self.up) == len(self.skip) >= 1):
             raise ValueError("down, up and skip need one entry per scale")
+        if self.padding not in PADDINGS:
+            choices = ", ".join(PADDINGS)
+            raise ValueError(f"unknown padding {self.padding!r}; choose one of {choices}")
         _check_controls(self, self.scales)
 
     @property
@@ -218,10 +225,13 @@ def _conv(
     stride: int | tuple[int, ...] = 1,
     dims: int = 2,
     bias: bool = True,
+    padding: str = "reflect",
 ) -> nn.Module:
-    # Reflection padding as in the paper: no dark frame creeping in from zero padding.
+    # Reflection padding as in the paper: no dark frame creeping in from zero padding. Zeros
+    # are cheaper (no padded copy of every activation, forward and back: a 144² fast step
+    # 15 % faster here) and nearly as good in small denoising tiles (restore.tile_preset).
     conv = nn.Conv3d if dims == 3 else nn.Conv2d
-    return conv(c_in, c_out, k, stride, padding=(k - 1) // 2, padding_mode="reflect", bias=bias)
+    return conv(c_in, c_out, k, stride, padding=(k - 1) // 2, padding_mode=padding, bias=bias)
 
 
 def _norm(channels: int, kind: str, dims: int = 2) -> nn.Module:
@@ -237,8 +247,10 @@ def _block(
     stride: int | tuple[int, ...] = 1,
     norm: str = "batch",
     dims: int = 2,
+    padding: str = "reflect",
 ) -> list[nn.Module]:
-    return [_conv(c_in, c_out, k, stride, dims), _norm(c_out, norm, dims), nn.LeakyReLU(0.2)]
+    conv = _conv(c_in, c_out, k, stride, dims, padding=padding)
+    return [conv, _norm(c_out, norm, dims), nn.LeakyReLU(0.2)]
 
 
 def _stride(dims: int, z: bool) -> int | tuple[int, ...]:
@@ -270,16 +282,15 @@ class _Scale(nn.Module):
     def __init__(self, c_in: int, i: int, cfg: SkipConfig):
         super().__init__()
         n_skip, n_down, n_up = cfg.skip[i], cfg.down[i], cfg.up[i]
-        norm, dims = cfg.norm, cfg.dims
+        norm, dims, pad = cfg.norm, cfg.dims, cfg.padding
         z = dims == 3 and i < cfg.z_levels  # the finest z_levels scales halve Z
         self.skip = (
-            nn.Sequential(*_block(c_in, n_skip, cfg.kernel_skip, norm=norm, dims=dims))
+            nn.Sequential(*_block(c_in, n_skip, cfg.kernel_skip, norm=norm, dims=dims, padding=pad))
             if n_skip
             else None
         )
-        deeper = _block(c_in, n_down, cfg.kernel_down, _stride(dims, z), norm, dims) + _block(
-            n_down, n_down, cfg.kernel_down, norm=norm, dims=dims
-        )
+        deeper = _block(c_in, n_down, cfg.kernel_down, _stride(dims, z), norm, dims, pad)
+        deeper += _block(n_down, n_down, cfg.kernel_down, norm=norm, dims=dims, padding=pad)
         if i + 1 < cfg.scales:
             deeper.append(_Scale(n_down, i + 1, cfg))
             k = cfg.up[i + 1]
@@ -290,9 +301,9 @@ class _Scale(nn.Module):
         deeper.append(_upsample(cfg.upsample_mode, sigma, dims, z))
         self.deeper = nn.Sequential(*deeper)
         self.merge_norm = _norm(n_skip + k, norm, dims)
-        merge = _block(n_skip + k, n_up, cfg.kernel_up, norm=norm, dims=dims)
+        merge = _block(n_skip + k, n_up, cfg.kernel_up, norm=norm, dims=dims, padding=pad)
         if cfg.extra_1x1_up:
-            merge += _block(n_up, n_up, 1, norm=norm, dims=dims)
+            merge += _block(n_up, n_up, 1, norm=norm, dims=dims, padding=pad)
         self.merge = nn.Sequential(*merge)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
