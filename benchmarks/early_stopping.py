@@ -129,8 +129,11 @@ def run_one(
     every: int,
     device: str,
     precision: str = "auto",
+    progress: Path | None = None,
 ) -> tuple[list[dict], dict]:
-    """One fit, all rules watching. Returns the table rows and the curves."""
+    """One fit, all rules watching. Returns the table rows and the curves; with ``progress``,
+    each sample is also appended to that file as a JSON line as the run goes, so a long run
+    stopped early (the paper network at 512² takes hours here) still leaves its curve."""
     from napari_dip import restore_steps
     from napari_dip._arrays import from_unit, prepare_image, prepare_mask
     from napari_dip.engine import Panel
@@ -163,6 +166,11 @@ def run_one(
         curve["psnr_average"].append(psnr(clean, snap.average))
         curve["loss"].append(snap.loss)
         elapsed[snap.step] = snap.elapsed
+        if progress is not None:
+            sample = {k: v[-1] for k, v in curve.items()} | {"seconds": snap.elapsed}
+            with progress.open("a") as out:
+                out.write(json.dumps({"task": task, "image": image, "preset": preset} | sample))
+                out.write("\n")
     total = time.perf_counter() - start
     steps = curve["step"]
 
@@ -382,6 +390,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--curves", type=Path, default=Path("early_stopping_curves.json"))
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument(
+        "--progress", type=Path, default=None, help="append every sample here as a JSON line"
+    )
     parser.add_argument("--precision", default="auto", help="auto, float32, bfloat16, float16")
     parser.add_argument(
         "--replay", type=Path, nargs="+", help="re-decide ES-WMV on these recorded --curves"
@@ -417,7 +428,15 @@ def main() -> None:
                     args.budget_factor * preset_of(preset).task(kind).steps
                 )
                 new_rows, curve = run_one(
-                    task, image, preset, args.size, steps, args.every, args.device, args.precision
+                    task,
+                    image,
+                    preset,
+                    args.size,
+                    steps,
+                    args.every,
+                    args.device,
+                    args.precision,
+                    args.progress,
                 )
                 rows += new_rows
                 curves.append(curve)
