@@ -190,17 +190,15 @@ def test_zero_padding_is_folded_into_the_convolutions():
 
     from napari_dip.engine import SkipConfig
 
-    cfg = SkipConfig(down=(4, 8), up=(4, 8), skip=(2, 2))
-    pads = {
-        m.padding_mode
-        for m in cfg.build(3, 1).modules()
-        if isinstance(m, torch.nn.Conv2d) and m.kernel_size[0] > 1
-    }
-    assert pads == {"reflect"}  # the paper's
-    net = SkipConfig(down=(4, 8), up=(4, 8), skip=(2, 2), padding="zeros").build(3, 1)
-    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size[0] > 1]
+    def padded_convs(padding: str) -> tuple[torch.nn.Module, list[torch.nn.Conv2d]]:
+        net = SkipConfig(down=(4, 8), up=(4, 8), skip=(2, 2), padding=padding).build(3, 1)
+        convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+        return net, [m for m in convs if m.kernel_size[0] > 1]
+
+    _, convs = padded_convs("reflect")  # the paper's, and SkipConfig's default
+    assert SkipConfig().padding == "reflect" and {m.padding_mode for m in convs} == {"reflect"}
+    net, convs = padded_convs("zeros")
     assert convs and all(m.padding_mode == "zeros" and m.padding == (1, 1) for m in convs)
-    z = torch.rand(1, 3, 16, 16)
-    assert net(z).shape == (1, 1, 16, 16)
+    assert net(torch.rand(1, 3, 16, 16)).shape == (1, 1, 16, 16)
     with pytest.raises(ValueError, match="padding"):
         SkipConfig(padding="circular")
