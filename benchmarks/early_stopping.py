@@ -5,6 +5,9 @@
     python benchmarks/early_stopping.py --size 64 --max-steps 300 --tasks denoise25 \\
         --images camera --presets fast                                   # smoke test
     python benchmarks/early_stopping.py --presets fast@0.8:0.9           # other Adam betas
+    python benchmarks/early_stopping.py --presets paper --size 512 --tasks denoise25 \\
+        --images camera --every 50 --progress run.jsonl --checkpoint run.pt  # hours: the same
+                                                           # command again continues the run
 
 For every (task, image, preset) the fit runs **once**, for ``--budget-factor`` × the preset's
 step count (or ``--max-steps``), with *all* rules watching the same run through a
@@ -130,10 +133,16 @@ def run_one(
     device: str,
     precision: str = "auto",
     progress: Path | None = None,
+    checkpoint: Path | None = None,
 ) -> tuple[list[dict], dict]:
     """One fit, all rules watching. Returns the table rows and the curves; with ``progress``,
     each sample is also appended to that file as a JSON line as the run goes, so a long run
-    stopped early (the paper network at 512² takes hours here) still leaves its curve."""
+    stopped early (the paper network at 512² takes hours here) still leaves its curve.
+
+    With ``checkpoint`` (and ``progress``) the whole run is saved there at every sample and,
+    if the file exists, continued from it, its earlier samples read back from ``progress``:
+    a run longer than one sitting. No rule watches such a run (a rule's history is not saved),
+    so its rows are the fixed budget's only; the curve is what it is for."""
     from napari_dip import restore_steps
     from napari_dip._arrays import from_unit, prepare_image, prepare_mask
     from napari_dip.engine import Panel
@@ -144,10 +153,13 @@ def run_one(
     kind = TASKS[task][0]
     known = prepare_mask(options["mask"], observed.shape, None) if "mask" in options else None
     _, layout = prepare_image(observed, None, known)  # how the engine's [0, 1] maps back
-    watchers = rules()
-    panel = Panel(watchers.values())
+    watchers = rules() if checkpoint is None else {}
+    panel = Panel(watchers.values()) if watchers else None
     curve: dict[str, list] = {"step": [], "psnr_estimate": [], "psnr_average": [], "loss": []}
     elapsed: dict[int, float] = {0: 0.0}
+    state = None
+    if checkpoint is not None:
+        state = resume(checkpoint, progress, (task, image, preset), curve, elapsed)
     start = time.perf_counter()
     for snap in restore_steps(
         observed,
@@ -159,6 +171,7 @@ def run_one(
         device=device,
         precision=precision,
         tile=None,  # one fit of the whole image: the stop rules watch a single run
+        _fit_state=state,
         **options,
     ):
         curve["step"].append(snap.step)
@@ -171,8 +184,10 @@ def run_one(
             with progress.open("a") as out:
                 out.write(json.dumps({"task": task, "image": image, "preset": preset} | sample))
                 out.write("\n")
-    total = time.perf_counter() - start
+        if checkpoint is not None:
+            save_state(state, checkpoint)
     steps = curve["step"]
+    total = elapsed[steps[-1]] if state is not None else time.perf_counter() - start
 
     def seconds_at(step: int) -> float:  # snapshots every `every` steps; rules check every 10
         known_steps = [s for s in elapsed if s <= step]
@@ -247,6 +262,48 @@ def run_one(
         "stops": {name: [rule.best_step, rule.stop_step] for name, rule in watchers.items()},
     }
     return rows, curves
+
+
+def resume(
+    checkpoint: Path,
+    progress: Path | None,
+    key: tuple[str, str, str],
+    curve: dict[str, list],
+    elapsed: dict[int, float],
+):
+    """The run saved in ``checkpoint`` (a fresh state if there is none yet), with its samples
+    up to the saved step put back into ``curve`` and ``elapsed`` from ``progress``."""
+    import torch
+
+    from napari_dip.engine import FitState
+
+    if progress is None:
+        raise SystemExit("--checkpoint needs --progress: the earlier samples are read back there")
+    if not checkpoint.exists():
+        return FitState()
+    state = FitState(**torch.load(checkpoint, weights_only=True))
+    samples = {}
+    for line in progress.read_text().splitlines():
+        sample = json.loads(line)
+        if (sample["task"], sample["image"], sample["preset"]) == key:
+            samples[sample["step"]] = sample  # the last one written for a step wins
+    for step in sorted(s for s in samples if s <= state.step):
+        for name in curve:
+            curve[name].append(samples[step][name])
+        elapsed[step] = samples[step]["seconds"]
+    if not curve["step"] or curve["step"][-1] != state.step:
+        raise SystemExit(f"{progress} has no sample at the checkpoint's step {state.step}")
+    print(f"continuing from step {state.step} ({checkpoint})", file=sys.stderr, flush=True)
+    return state
+
+
+def save_state(state, checkpoint: Path) -> None:
+    """Write the run's state so that a crash while writing leaves the previous one."""
+    import torch
+
+    partial = checkpoint.with_name(checkpoint.name + ".partial")
+    torch.save(vars(state), partial)
+    partial.replace(checkpoint)
 
 
 def print_tables(rows: list[dict]) -> None:
@@ -393,6 +450,13 @@ def main() -> None:
     parser.add_argument(
         "--progress", type=Path, default=None, help="append every sample here as a JSON line"
     )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="save the run here at every sample and continue it from there (one run; "
+        "needs --progress; no rules watch)",
+    )
     parser.add_argument("--precision", default="auto", help="auto, float32, bfloat16, float16")
     parser.add_argument(
         "--replay", type=Path, nargs="+", help="re-decide ES-WMV on these recorded --curves"
@@ -416,6 +480,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     presets = args.presets.split(",") if args.presets else list(PRESETS)
+    runs = len(args.tasks.split(",")) * len(args.images.split(",")) * len(presets)
+    if args.checkpoint is not None and runs != 1:
+        raise SystemExit("--checkpoint saves one run: give one task, image and preset")
     rows: list[dict] = []
     curves: list[dict] = []
     for task in args.tasks.split(","):
@@ -437,6 +504,7 @@ def main() -> None:
                     args.device,
                     args.precision,
                     args.progress,
+                    args.checkpoint,
                 )
                 rows += new_rows
                 curves.append(curve)

@@ -142,6 +142,23 @@ def test_update_interval_does_not_change_the_result(rng):
     assert np.array_equal(a, b)
 
 
+def test_a_whole_image_run_can_be_saved_and_continued(rng):
+    from napari_dip.engine import FitState
+
+    image = rng.random((32, 32)).astype(np.float32)
+    options = {"steps": 20, "update_every": 10, "stop": None, "device": "cpu", "tile": None}
+    whole = list(restore_steps(image, **options))[-1]
+    state = FitState()
+    first = list(restore_steps(image, **(options | {"steps": 10}), _fit_state=state))[-1]
+    rest = list(restore_steps(image, **options, _fit_state=state))
+    assert first.step == 10 and [s.step for s in rest] == [20]
+    assert np.array_equal(rest[-1].average, whole.average)
+    with pytest.raises(ValueError, match="whole-image run"):
+        restore_steps(rng.random((96, 96)), tile=48, _fit_state=FitState())
+    with pytest.raises(ValueError, match="takes no axes"):
+        restore_steps(rng.random((2, 32, 32)), axes="ZYX", _fit_state=FitState())
+
+
 def test_inputs_are_never_modified(rng):
     image = (rng.random((24, 28)) * 255).astype(np.uint8)
     mask = np.zeros(image.shape, np.uint8)

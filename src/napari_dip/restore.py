@@ -195,6 +195,7 @@ def restore_steps(
     tile_workers: int | Literal["auto"] = "auto",
     should_stop: Callable[[], bool] | None = None,
     _depth: int | None = None,
+    _fit_state: engine.FitState | None = None,  # continue a saved whole-image run (benchmarks)
 ) -> Iterator[Snapshot]:
     """Run a DIP restoration, yielding a :class:`Snapshot` every ``update_every`` steps.
 
@@ -305,6 +306,8 @@ def restore_steps(
         options = {k: v for k, v in locals().items() if k not in ("image", "axes", "mode")}
         if channel_axis is not None:
             raise ValueError("give either axes or channel_axis, not both")
+        if _fit_state is not None:
+            raise ValueError("_fit_state continues a single image's run; it takes no axes")
         return restore_stack(image, axes, mode, options)
     if mode != "slices":
         raise ValueError("mode is used with axes (e.g. axes='ZYX', mode='volume')")
@@ -362,6 +365,8 @@ def restore_steps(
     plan = _tile_plan(
         image.shape, channel_axis, scale, tile, tile_overlap, chosen, device, task == "denoise"
     )
+    if plan is not None and _fit_state is not None:
+        raise ValueError("_fit_state continues a whole-image run; pass tile=None")
     if plan is not None:
         dev = engine.resolve_device(device)
         engine.autocast_dtype(dev, precision)
@@ -428,6 +433,7 @@ def restore_steps(
         rule,
         noise_model,
         camera,
+        _fit_state,
     )
 
 
@@ -455,6 +461,7 @@ def _run(
     rule: engine.StopRule,
     noise: engine.NoiseModel | None = None,
     camera: NoiseParams | None = None,
+    state: engine.FitState | None = None,
 ) -> Iterator[Snapshot]:
     # Pad the observation so the network's output side (scale × observed) is a multiple of
     # what the network needs; the padding is cropped away from every snapshot.
@@ -495,6 +502,7 @@ def _run(
         generator=generator,
         should_stop=should_stop,
         stop_rule=rule,
+        state=state,
     ):
         yield Snapshot(
             step=snap.step,

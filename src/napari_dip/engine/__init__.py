@@ -1,7 +1,7 @@
 """The DIP engine: torch only, no Qt or napari. Problem + Prior + fit loop."""
 
 from .device import PRECISIONS, autocast_dtype, available_devices, resolve_device
-from .fit import FitSettings, Snapshot, fit, seconds_left
+from .fit import FitSettings, FitState, Snapshot, fit, seconds_left
 from .layers import GaussianUpsample, LipschitzBound, MeanOnlyBatchNorm2d, bound_lipschitz
 from .networks import DecoderConfig, DecoderNet, SkipConfig, SkipNet
 from .noise import Gaussian, NoiseModel, Poisson, PoissonGaussian, make_noise_model
@@ -33,6 +33,7 @@ __all__ = [
     "ExponentialVariance",
     "FirstOf",
     "FitSettings",
+    "FitState",
     "FixedBudget",
     "Gaussian",
     "GaussianUpsample",

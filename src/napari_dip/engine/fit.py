@@ -14,7 +14,7 @@ from .priors import Prior
 from .problem import Problem
 from .stopping import FixedBudget, StopRule
 
-__all__ = ["FitSettings", "Snapshot", "fit", "seconds_left"]
+__all__ = ["FitSettings", "FitState", "Snapshot", "fit", "seconds_left"]
 
 
 def seconds_left(
@@ -104,6 +104,31 @@ class FitSettings:
             raise ValueError(f"unknown precision {self.precision!r}; choose one of {choices}")
 
 
+@dataclass
+class FitState:
+    """Everything a run carries from one step to the next, so it can be saved and continued.
+
+    Pass a fresh ``FitState()`` to :func:`fit` and it is filled in at every snapshot: the
+    prior's parameters and buffers, Adam's moments, the perturbation's random state, the
+    running average, the rollback guard's copy. ``torch.save`` it at any snapshot; pass it (or
+    its ``torch.load``) to a new :func:`fit` with the same problem, a prior built the same way
+    and the same settings, and the run goes on from ``step`` as if it had never stopped
+    (``settings.steps`` is still the total). The stop rule starts afresh on resuming: its
+    history is not kept. The tensors are the run's own, not copies; save before the next step.
+    """
+
+    step: int = 0
+    elapsed: float = 0.0
+    prior: dict | None = None
+    optimizer: dict | None = None
+    scaler: dict | None = None
+    generator: torch.Tensor | None = None
+    average: torch.Tensor | None = None
+    saved: list[torch.Tensor] | None = None
+    good_loss: float = math.inf
+    rollbacks: int = 0
+
+
 def fit(
     problem: Problem,
     prior: Prior,
@@ -112,6 +137,7 @@ def fit(
     generator: torch.Generator | None = None,
     should_stop: Callable[[], bool] | None = None,
     stop_rule: StopRule | None = None,
+    state: FitState | None = None,
 ) -> Iterator[Snapshot]:
     """Fit ``prior`` to ``problem`` with Adam, yielding a :class:`Snapshot` every few steps.
 
@@ -133,6 +159,9 @@ def fit(
     scores back and may end the run, whose last snapshot then carries the rule's reason.
     ``settings.steps`` stays the maximum. The rule is reset at the start. Steps undone by the
     rollback guard are not shown to the rule.
+
+    ``state`` (a :class:`FitState`) continues a saved run when it has steps, and is kept up
+    to date at every snapshot, so the caller can save the run there.
     """
     s = settings or FitSettings()
     params = [p for p in prior.parameters() if p.requires_grad]
@@ -149,6 +178,21 @@ def fit(
     jump = 10 ** (s.rollback_db / 10)  # a loss ratio: the PSNR to y fell by rollback_db
     rollbacks = 0
     average: torch.Tensor | None = None
+    step = 0
+    before = 0.0  # seconds spent before this call, in the run a state continues
+    if state is not None and state.step:
+        if state.step >= s.steps:
+            raise ValueError(f"the saved run is at step {state.step}; steps is {s.steps}")
+        prior.load_state_dict(state.prior)
+        optimizer.load_state_dict(state.optimizer)
+        scaler.load_state_dict(state.scaler)
+        if generator is not None and state.generator is not None:
+            generator.set_state(state.generator)
+        with torch.no_grad():
+            torch._foreach_copy_(saved, [t.to(device) for t in state.saved or []])
+        average = state.average.to(device)
+        step, before = state.step, state.elapsed
+        good_loss, rollbacks = state.good_loss, state.rollbacks
     # (0, :, *region): the first batch item, every channel, the region along each spatial axis
     # (two slices for images, three for volumes)
     crop_index = (0, slice(None), *problem.region)
@@ -163,6 +207,13 @@ def fit(
             return t[crop_index].to("cpu", torch.float32, copy=True)
 
         nonlocal shown
+        if state is not None:
+            state.step, state.elapsed = step, before + time.perf_counter() - start
+            state.prior, state.optimizer = prior.state_dict(), optimizer.state_dict()
+            state.scaler = scaler.state_dict()
+            state.generator = None if generator is None else generator.get_state()
+            state.average, state.saved = average, saved
+            state.good_loss, state.rollbacks = good_loss, rollbacks
         rule.flush()
         new_scores, shown = rule.scores[shown:], len(rule.scores)
         best, best_step = rule.best, rule.best_step
@@ -177,7 +228,7 @@ def fit(
             loss=loss,
             estimate=crop(out),
             average=average_cpu,
-            elapsed=time.perf_counter() - start,
+            elapsed=before + time.perf_counter() - start,
             rollbacks=rollbacks,
             stop_reason=reason,
             score=rule.score,
@@ -187,7 +238,6 @@ def fit(
             expected_steps=step if reason else rule.expected_stop,
         )
 
-    step = 0
     while True:
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=half or torch.bfloat16, enabled=half is not None):
