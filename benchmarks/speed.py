@@ -2,20 +2,22 @@
 
     python benchmarks/speed.py                        # both parts (≈10 min on 2 CPU cores)
     python benchmarks/speed.py --part race --images camera   # default vs paper, 256² σ=25
+    python benchmarks/speed.py --part race --race-size 512 --images camera --paper-steps 5
     python benchmarks/speed.py --part scaling         # s/step and peak memory, 128² … 2048²
     python benchmarks/speed.py --part scaling --sizes 512 --rgb --device cuda   # on a GPU
     python benchmarks/speed.py --part auto --size 512  # the default, auto-stopped, end to end
 
-**race** (256×256 grey, σ=25, per image): the default (automatic stop) runs to its end, its
-smoothed output scored against the ground truth every ``--every`` steps; the paper preset runs
-``--paper-steps`` steps in the same process to time a step. On a CPU the paper preset's full run
-takes about an hour per image, so its steps-to-best come from a recorded full run
-(``benchmarks/results/paper_256_denoise25.json``, made by the command written in it) unless
-``--paper-full`` runs it here. Columns: seconds per step of each, the paper's best PSNR and its
-step, the default's first step reaching that PSNR − 0.1 dB, wall time to it, and the ratio of
-wall times. Also the default's own automatically stopped result and total time. Where the
-default restores the image in tiles (a denoise over about 204² on a CPU), its mosaic is only
-whole at the end: it then reaches the mark if its result does, at the whole call's time.
+**race** (``--race-size``² grey, default 256², σ=25, per image): the default (automatic stop)
+runs to its end, its smoothed output scored against the ground truth every ``--every`` steps;
+the paper preset runs ``--paper-steps`` steps in the same process to time a step. On a CPU the
+paper preset's full run takes about an hour per image at 256² (four at 512²), so its
+steps-to-best come from a recorded full run (``benchmarks/results/paper_<size>_denoise25.json``,
+made by ``early_stopping.py``: the commands are in README) unless ``--paper-full`` runs it here.
+Columns: seconds per step of each, the paper's best PSNR and its step, the default's first step
+reaching that PSNR − 0.1 dB, wall time to it, and the ratio of wall times. Also the default's
+own automatically stopped result and total time. Where the default restores the image in tiles
+(a denoise over about 204² on a CPU), its mosaic is only whole at the end: it then reaches the
+mark if its result does, at the whole call's time.
 
 **auto** (``--size``² grey, σ=25, per image): the default run as a user runs it, with its
 automatic stop, timed from the call to the returned result; its PSNR, the best PSNR of the
@@ -44,7 +46,7 @@ import numpy as np
 from early_stopping import degrade, psnr  # one definition of the task and the score
 from tile_size import tile_options
 
-RECORD = Path(__file__).parent / "results" / "paper_256_denoise25.json"
+RESULTS = Path(__file__).parent / "results"
 TOLERANCE = 0.1  # dB: "reaches the paper's best PSNR" means within this
 
 
@@ -71,6 +73,12 @@ def curve_of(
         "psnr": values,
         "elapsed": times,
         "s_per_step": last.elapsed / last.step,
+        # after the first sample (allocation, warm-up): what a long run pays per step
+        "s_per_step_warm": (
+            (times[-1] - times[0]) / (steps_seen[-1] - steps_seen[0])
+            if len(steps_seen) > 1
+            else last.elapsed / last.step
+        ),
         "result_psnr": psnr(clean, last.result().astype(np.float64)),
         "result_step": last.step,
         "best_step": last.best_step,
@@ -80,15 +88,22 @@ def curve_of(
     }
 
 
-def paper_record(image: str) -> tuple[float, int]:
+def record_path(size: int) -> Path:
+    """Where the recorded full paper-preset run of this size is kept."""
+    return RESULTS / f"paper_{size}_denoise25.json"
+
+
+def paper_record(image: str, size: int = 256) -> tuple[float, int]:
     """Best PSNR (smoothed output) and its step from the recorded full paper-preset run."""
-    runs = json.loads(RECORD.read_text())["runs"]
-    for run in runs:
-        if run["image"] == image and run["preset"] == "paper":
+    path = record_path(size)
+    if not path.exists():
+        raise SystemExit(f"no recorded paper-preset run at {size}²: {path} (or --paper-full)")
+    for run in json.loads(path.read_text())["runs"]:
+        if run["image"] == image and run["preset"] == "paper" and run["size"] == size:
             values = run["psnr_average"]
             i = int(np.argmax(values))
             return float(values[i]), int(run["step"][i])
-    raise SystemExit(f"no paper-preset record for {image!r} in {RECORD}")
+    raise SystemExit(f"no paper-preset record for {image!r} in {path}")
 
 
 def default_run(args: argparse.Namespace, image: str, size: int = 256, **kw) -> dict:
@@ -117,15 +132,23 @@ def print_machine(args: argparse.Namespace, size: int, extra: str = "") -> None:
 
 
 def race(args: argparse.Namespace) -> None:
-    print_machine(args, 256)
+    size = args.race_size
+    print_machine(args, size)
     images = args.images.split(",")
     # read before hours of running, not after
-    records = {} if args.paper_full else {image: paper_record(image) for image in images}
+    records = {} if args.paper_full else {image: paper_record(image, size) for image in images}
     rows = []
     for image in images:
         if args.paper_full:
             paper = curve_of(
-                image, "paper", 3000, 20, "none", device=args.device, precision="float32"
+                image,
+                "paper",
+                3000 if size <= 256 else 4000,
+                20,
+                "none",
+                size=size,
+                device=args.device,
+                precision="float32",
             )
             i = int(np.argmax(paper["psnr"]))
             paper_best, paper_step = paper["psnr"][i], paper["step"][i]
@@ -134,13 +157,14 @@ def race(args: argparse.Namespace) -> None:
             paper = curve_of(
                 image,
                 "paper",
-                args.paper_steps,
+                2 * args.paper_steps,  # the first half untimed (allocation, warm-up)
                 args.paper_steps,
                 "none",
+                size=size,
                 device=args.device,
                 precision="float32",
             )
-        ours = default_run(args, image)
+        ours = default_run(args, image, size)
         target = paper_best - TOLERANCE
         if ours["tiles"] > 1:  # a mosaic is only whole at the end: the result must reach it
             reached = ours["result_psnr"] >= target
@@ -150,10 +174,10 @@ def race(args: argparse.Namespace) -> None:
             hit = next((k for k, v in enumerate(ours["psnr"]) if v >= target), None)
             step = None if hit is None else ours["step"][hit]
             seconds = None if hit is None else ours["elapsed"][hit]
-        paper_seconds = paper["s_per_step"] * paper_step
+        paper_seconds = paper["s_per_step_warm"] * paper_step
         row = {
             "image": image,
-            "paper_s_step": paper["s_per_step"],
+            "paper_s_step": paper["s_per_step_warm"],
             "paper_best": paper_best,
             "paper_step": paper_step,
             "paper_seconds": paper_seconds,
@@ -194,10 +218,10 @@ def race(args: argparse.Namespace) -> None:
             "s/step is the wall time over the steps of all tiles, and it reaches the mark only "
             "when the mosaic is whole, so 'time to it' is the whole call's."
         )
-    source = "this run" if args.paper_full else f"recorded full run ({RECORD.name})"
+    source = "this run" if args.paper_full else f"recorded full run ({record_path(size).name})"
     print(
         f"\npaper steps-to-best from the {source}; its s/step measured in this run "
-        f"({args.paper_steps} steps, float32 as published)."
+        f"({args.paper_steps} steps after as many untimed ones; float32 as published)."
     )
 
 
@@ -332,7 +356,8 @@ def main() -> None:
     parser.add_argument("--preset", default="fast", help="the configuration to race (default)")
     parser.add_argument("--every", type=int, default=10, help="steps between PSNR samples")
     parser.add_argument("--precision", default="auto", help="of the raced preset (paper: float32)")
-    parser.add_argument("--paper-steps", type=int, default=20)
+    parser.add_argument("--race-size", type=int, default=256, help="of the race part")
+    parser.add_argument("--paper-steps", type=int, default=20, help="timed, in the race")
     parser.add_argument("--paper-full", action="store_true", help="run the paper preset fully")
     parser.add_argument("--sizes", default="128,256,512,1024,2048")
     parser.add_argument("--scaling-presets", default="fast,paper")

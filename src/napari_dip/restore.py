@@ -200,8 +200,8 @@ def restore_steps(
     """Run a DIP restoration, yielding a :class:`Snapshot` every ``update_every`` steps.
 
     This is the generator behind :func:`denoise`, :func:`inpaint` and :func:`super_resolve`;
-    use it to display progress live. All argument checks happen before the first snapshot is
-    requested is computed, so a bad argument raises on the first ``next()``. The last snapshot
+    use it to display progress live. All arguments are checked before any fitting starts, so
+    a bad argument raises on the first ``next()``. The last snapshot
     has ``stop_reason`` set. Stop early by closing the generator (the snapshots you already
     have stay valid) or by making ``should_stop()`` return True, which is checked every step
     and still yields a final snapshot.
