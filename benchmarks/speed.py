@@ -9,15 +9,16 @@
 
 **race** (``--race-size``² grey, default 256², σ=25, per image): the default (automatic stop)
 runs to its end, its smoothed output scored against the ground truth every ``--every`` steps;
-the paper preset runs ``--paper-steps`` steps in the same process to time a step. On a CPU the
-paper preset's full run takes about an hour per image at 256² (four at 512²), so its
-steps-to-best come from a recorded full run (``benchmarks/results/paper_<size>_denoise25.json``,
-made by ``early_stopping.py``: the commands are in README) unless ``--paper-full`` runs it here.
-Columns: seconds per step of each, the paper's best PSNR and its step, the default's first step
-reaching that PSNR − 0.1 dB, wall time to it, and the ratio of wall times. Also the default's
-own automatically stopped result and total time. Where the default restores the image in tiles
-(a denoise over about 204² on a CPU), its mosaic is only whole at the end: it then reaches the
-mark if its result does, at the whole call's time.
+the paper preset is timed over ``--paper-steps`` steps, after as many untimed ones (allocation,
+warm-up), in the same process. On a CPU the paper preset's full run takes about an hour per
+image at 256² (four at 512²), so its steps-to-best come from a recorded full run
+(``benchmarks/results/paper_<size>_denoise25.json``, made by ``early_stopping.py``: the commands
+are in README) unless ``--paper-full`` runs it here. Columns: seconds per step of each, the
+paper's best PSNR and its step, the default's first step reaching that PSNR − 0.1 dB, wall time
+to it, and the ratio of wall times. Also the default's own automatically stopped result and
+total time. Where the default restores the image in tiles (a denoise over about 204² on a CPU),
+its mosaic is only whole at the end: it then reaches the mark if its result does, at the whole
+call's time.
 
 **auto** (``--size``² grey, σ=25, per image): the default run as a user runs it, with its
 automatic stop, timed from the call to the returned result; its PSNR, the best PSNR of the
