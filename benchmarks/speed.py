@@ -94,7 +94,7 @@ def record_path(size: int) -> Path:
     return RESULTS / f"paper_{size}_denoise25.json"
 
 
-def paper_record(image: str, size: int = 256) -> tuple[float, int]:
+def paper_record(image: str, size: int) -> tuple[float, int]:
     """Best PSNR (smoothed output) and its step from the recorded full paper-preset run."""
     path = record_path(size)
     if not path.exists():
