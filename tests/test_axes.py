@@ -17,8 +17,7 @@ from skimage.filters import gaussian
 from conftest import psnr
 from napari_dip import denoise, inpaint, super_resolve
 from napari_dip._arrays import pad_reflect
-from napari_dip._axes import axes_from_labels, check_axes, make_plan
-from napari_dip._stacks import z_levels
+from napari_dip._axes import axes_from_labels, check_axes, stack_layout
 from napari_dip.cli import main
 from napari_dip.engine import (
     DecoderConfig,
@@ -31,6 +30,7 @@ from napari_dip.engine import (
     get_preset,
 )
 from napari_dip.io import read_scale
+from napari_dip.pipeline.plan import z_levels
 from napari_dip.restore import restore_steps
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -84,18 +84,18 @@ def test_axes_from_layer_labels_and_rgb():
 
 
 def test_plan_pieces_and_axes_round_trip():
-    plan = make_plan((2, 3, 4, 5, 6), "TYXCZ", "volume")
+    plan = stack_layout((2, 3, 4, 5, 6), "TYXCZ", "volume")
     assert plan.core_letters == "YXCZ" and plan.count == 2
     piece = np.random.default_rng(0).random((3, 4, 5, 6))
     engine_order = plan.to_engine(piece)
     assert engine_order.shape == (5, 6, 3, 4)  # (C, Z, Y, X)
     np.testing.assert_array_equal(plan.from_engine(engine_order), piece)
-    slices = make_plan((2, 3, 4, 5), "TZYX", "slices")
+    slices = stack_layout((2, 3, 4, 5), "TZYX", "slices")
     assert slices.count == 6 and list(slices.indices())[1] == (0, 1, slice(None), slice(None))
     with pytest.raises(ValueError, match="needs a Z axis"):
-        make_plan((2, 8, 8), "TYX", "volume")
+        stack_layout((2, 8, 8), "TYX", "volume")
     with pytest.raises(ValueError, match="unknown mode"):
-        make_plan((2, 8, 8), "ZYX", "3d")
+        stack_layout((2, 8, 8), "ZYX", "3d")
 
 
 # --- engine: the 3D networks and operators ---------------------------------------------------
@@ -231,9 +231,9 @@ def test_stop_keeps_finished_slices_and_the_current_best():
     )
     for snap in snaps:
         seen.append(snap)
-        stop_now[0] = snap.piece == 1 and snap.step >= 30
+        stop_now[0] = snap.part == 1 and snap.step >= 30
     last = seen[-1]
-    assert last.stop_reason == "stopped on request" and last.piece == 1 and last.pieces == 3
+    assert last.stop_reason == "stopped on request" and last.part == 1 and last.parts == 3
     assert seen[0].total_steps == 60 and last.step < 40
     result = last.result()
     np.testing.assert_array_equal(result[0], denoise(noisy[0], steps=20, **QUICK))

@@ -17,7 +17,6 @@ import pytest
 import tifffile
 import torch
 
-import napari_dip.restore
 from napari_dip import samples
 from napari_dip.cli import main
 from napari_dip.engine import PRESETS
@@ -64,7 +63,7 @@ def test_denoise_png_default_output_beside_input(grey_png: Path, capsys) -> None
     assert result.shape == (H, W) and result.dtype == np.uint8
     assert grey_png.read_bytes() == before  # the input is never touched
     err = capsys.readouterr().err
-    assert "10/10" in err and "loss=" in err  # the progress bar: steps and loss
+    assert "100%" in err and "step 10" in err and "loss" in err  # the bar: share, steps, loss
     assert f"wrote {out}" in err
 
 
@@ -128,7 +127,9 @@ def test_demo_reports_psnr_and_time(tmp_path: Path, capsys) -> None:
 
 def test_ctrl_c_keeps_the_result_so_far(grey_png: Path, tmp_path: Path, monkeypatch, capsys):
     """A real SIGINT after the first snapshot: the run stops within a step and is saved."""
-    real = napari_dip.restore.restore_steps
+    from napari_dip.pipeline import run
+
+    real = run.run_jobs
     # A process started in the background (`nohup ... &`) inherits SIGINT ignored, and the CLI
     # rightly leaves an ignored SIGINT alone: start from the interactive default.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -142,7 +143,7 @@ def test_ctrl_c_keeps_the_result_so_far(grey_png: Path, tmp_path: Path, monkeypa
 
         return snapshots()
 
-    monkeypatch.setattr(napari_dip.restore, "restore_steps", interrupted_after_first_snapshot)
+    monkeypatch.setattr(run, "run_jobs", interrupted_after_first_snapshot)
     out = tmp_path / "partial.png"
     try:
         code = main(
@@ -153,35 +154,45 @@ def test_ctrl_c_keeps_the_result_so_far(grey_png: Path, tmp_path: Path, monkeypa
         signal.signal(signal.SIGINT, previous)
     assert code == 130
     assert iio.imread(out).shape == (H, W)
-    assert "interrupted at step 3/1000" in capsys.readouterr().err
+    assert "interrupted after 3 steps; wrote the result so far" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("stop", "expected"), [("emv", "emv"), ("none", "none"), (None, "auto")])
 def test_stop_option_reaches_the_api_and_is_reported(
     stop, expected, grey_png: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    real = napari_dip.restore.restore_steps
+    import napari_dip.files
+
+    real = napari_dip.files.make_request
     seen = {}
 
     def spy(*args, **kwargs):
         seen.update(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(napari_dip.restore, "restore_steps", spy)
+    monkeypatch.setattr(napari_dip.files, "make_request", spy)
     option = [] if stop is None else ["--stop", stop]
     assert main(["denoise", str(grey_png), "-o", str(tmp_path / "o.png"), *option, *FAST]) == 0
     assert seen["stop"] == expected
     assert seen["precision"] == "auto"
     err = capsys.readouterr().err
     assert f"stop rule '{expected}'" in err
-    assert "stopped at step 10/10 (step budget reached); result: the estimate of step 10" in err
+    assert "stopped after step 10 (step budget reached); result: the estimate of step 10" in err
 
 
-def test_stop_choices_match_the_api() -> None:
-    from napari_dip.cli import STOP_CHOICES
-    from napari_dip.restore import STOP_RULES
+def test_every_run_option_of_the_table_is_an_option_of_every_command() -> None:
+    """One table of options: the CLI takes its flags, choices and help from it."""
+    from napari_dip.cli import build_parser
+    from napari_dip.options import OPTIONS, STOPS
 
-    assert STOP_CHOICES == STOP_RULES
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # argparse keeps them here
+    for name in ("denoise", "inpaint", "super-resolve", "deconvolve", "demo"):
+        actions = {a.dest: a for a in commands[name]._actions}
+        for option in OPTIONS.values():
+            assert option.name in actions, (name, option.name)
+            assert actions[option.name].help.startswith(option.help), (name, option.name)
+        assert actions["stop"].choices == tuple(c.name for c in STOPS)
 
 
 def _write_stack(path: Path) -> Path:

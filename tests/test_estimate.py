@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import napari_dip
-from napari_dip.engine import PRESETS
 from napari_dip.estimate import TimeEstimate
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -13,8 +13,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def test_estimate_times_real_steps_and_scales_to_the_budget():
     est = napari_dip.estimate_time((48, 40), preset="fast")
-    assert 0 < est.seconds_per_step < 10
-    assert est.typical_steps <= est.max_steps == napari_dip.restore.default_steps("fast", "denoise")
+    assert est.seconds_per_step > 0
+    from napari_dip.pipeline.plan import default_steps
+
+    assert est.typical_steps <= est.max_steps == default_steps("fast", "denoise")
     assert est.max_seconds == pytest.approx(est.seconds_per_step * est.max_steps)
     assert "steps" in str(est)
 
@@ -34,9 +36,11 @@ def test_estimate_without_a_rule_counts_every_step():
 def test_estimate_of_a_big_image_times_one_tile_and_counts_them_all():
     # 3000² would be cut into tiles by restore_steps: timed on one tile, not on 9 M pixels
     est = napari_dip.estimate_time((3000, 3000), steps=10, stop="none", timed_steps=1)
-    fast = PRESETS["fast"]
-    plan = napari_dip.restore._tile_plan((3000, 3000), None, 1, "auto", None, fast, "cpu", True)
-    assert plan is not None and est.tiles == len(plan) > 1
+    from napari_dip.pipeline.plan import make_plan
+    from napari_dip.pipeline.request import make_request
+
+    plan = make_plan(make_request(np.zeros((3000, 3000), np.uint8), device="cpu"))
+    assert plan.tiles is not None and est.tiles == len(plan.tiles) > 1
     assert est.max_steps == est.typical_steps == 10 * est.tiles
     assert str(est).endswith(f"over {est.tiles} tiles")
     # a tile size asked for is honoured: 40 px in 16 px tiles overlapping by 2 makes 3 × 3

@@ -51,8 +51,8 @@ def _channel_axis(ndim: int, channel_axis: int | None) -> int | None:
     if ndim == 3:
         if channel_axis is None:
             raise ValueError(
-                "image is 3D; pass channel_axis (e.g. channel_axis=-1 for RGB) for a "
-                "multichannel 2D image (3D volumes are not supported yet)"
+                "image is 3D: pass channel_axis (e.g. channel_axis=-1 for RGB) for a "
+                "multichannel 2D image, or axes (e.g. axes='ZYX') for a stack or volume"
             )
         try:
             axis = operator.index(channel_axis)
@@ -62,8 +62,8 @@ def _channel_axis(ndim: int, channel_axis: int | None) -> int | None:
             raise ValueError(f"channel_axis {channel_axis} is out of range for a 3D image")
         return axis % 3
     raise ValueError(
-        f"unsupported number of dimensions: {ndim} (shape must be (H, W) or, with "
-        "channel_axis, (H, W, C))"
+        f"unsupported number of dimensions: {ndim} (shape must be (H, W), or (H, W, C) with "
+        "channel_axis; for stacks, time-lapses and volumes give axes, e.g. axes='TZYX')"
     )
 
 

@@ -2,7 +2,7 @@
 
 An axes string names every axis of an array with one letter: ``T`` (time), ``Z`` (depth),
 ``C`` (channels, RGB included), ``Y`` and ``X`` (e.g. ``"TZYXC"``, ``"ZCYX"``); ``Y`` and ``X``
-are required. A :class:`Plan` says which axes are looped over and which go into the network:
+are required. A :class:`StackLayout` says which axes are looped over and which go into the network:
 ``mode="slices"`` restores every ``YX`` plane (with its channels) as a 2D image; ``"volume"``
 restores every ``ZYX`` volume with a 3D network. Nothing here imports torch or napari.
 """
@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["AXES", "MODES", "Plan", "axes_from_labels", "check_axes", "make_plan"]
+__all__ = ["AXES", "MODES", "StackLayout", "axes_from_labels", "check_axes", "stack_layout"]
 
 AXES = "TZCYX"
 MODES = ("slices", "volume")
@@ -91,8 +91,8 @@ def axes_from_labels(labels: Sequence[str] | None, ndim: int, rgb: bool = False)
 
 
 @dataclass(frozen=True)
-class Plan:
-    """How an array with ``axes`` is restored in ``mode``.
+class StackLayout:
+    """How an array with ``axes`` is cut into network inputs in ``mode``.
 
     ``loop`` are the axes iterated over (each index gives one network input), ``core`` the
     axes of one input in the caller's order; :meth:`to_engine` reorders a piece to the engine's
@@ -151,6 +151,39 @@ class Plan:
         order = ("C" if "C" in core else "") + self.spatial
         return np.transpose(values, [order.index(a) for a in core])
 
+    def piece_mask(self, mask: np.ndarray, index: tuple) -> np.ndarray:
+        """The part of a stack's ``mask`` for the piece at ``index``: the mask has the image's
+        shape, its shape without ``C``, or is one ``(Y, X)`` mask for every piece. Raises
+        ``ValueError`` naming the shapes that would do."""
+        shape, axes = self.shape, self.axes
+        no_c = tuple(n for a, n in zip(axes, shape, strict=True) if a != "C")
+        yx = tuple(n for a, n in zip(axes, shape, strict=True) if a in "YX")
+        if mask.shape == shape:
+            return np.asarray(mask[index])
+        if "C" in axes and mask.shape == no_c:
+            return np.asarray(mask[tuple(i for a, i in zip(axes, index, strict=True) if a != "C")])
+        if mask.shape == yx:
+            return mask
+        wanted = " or ".join(str(s) for s in dict.fromkeys((shape, no_c, yx)))
+        raise ValueError(f"mask shape {mask.shape} does not match the image: expected {wanted}")
+
+    def volume_mask(self, mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """A volume piece's mask (core letters, maybe without C or Z) as missing-pixel bools
+        of the engine's ``shape`` = ``(C, D, H, W)``."""
+        core = self.core_letters
+        if mask.ndim == len(core):
+            letters = core
+        elif "C" in core and mask.ndim == len(core) - 1:
+            letters = core.replace("C", "")
+        else:
+            letters = "".join(a for a in core if a in "YX")
+        order = "".join(a for a in "CZYX" if a in letters)
+        missing = np.transpose(mask != 0, [letters.index(a) for a in order])
+        for i, a in enumerate("CZ"):
+            if a not in order:
+                missing = np.expand_dims(missing, i)
+        return np.broadcast_to(missing, shape)
+
     def out_shape(self, factor: int = 1) -> tuple[int, ...]:
         """Shape of the result: Y and X times ``factor``."""
         return tuple(
@@ -158,7 +191,7 @@ class Plan:
         )
 
 
-def make_plan(shape: Sequence[int], axes: object, mode: object = "slices") -> Plan:
+def stack_layout(shape: Sequence[int], axes: object, mode: object = "slices") -> StackLayout:
     """Check ``axes`` and ``mode`` for an array of ``shape``; ``"volume"`` needs a ``Z`` axis
     with at least 2 slices."""
     letters = check_axes(axes, shape)
@@ -170,4 +203,4 @@ def make_plan(shape: Sequence[int], axes: object, mode: object = "slices") -> Pl
         depth = shape[letters.index("Z")]
         if depth < 2:
             raise ValueError(f"mode='volume' needs at least 2 Z slices, got {depth}")
-    return Plan(letters, mode, tuple(int(n) for n in shape))  # type: ignore[arg-type]
+    return StackLayout(letters, mode, tuple(int(n) for n in shape))  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -81,89 +82,99 @@ def describe(one: TimeEstimate, slices: int = 1) -> str:
     return f"estimate per slice: {one}\n{slices} slices{each}, in all: {one.times(slices)}"
 
 
+class _Shape:
+    """Stands for an image of ``shape`` that is never read (a plan needs only its shape)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape, self.dtype = shape, np.dtype(np.float32)
+
+    def __getitem__(self, index: object) -> np.ndarray:
+        raise RuntimeError("an estimate reads no pixels")
+
+
 def estimate_time(
     shape: tuple[int, ...],
     *,
     task: str = "denoise",
     factor: int | None = None,
     channels: int = 1,
-    preset: str = "fast",
-    steps: int | None = None,
-    stop: str | None = "auto",
-    device: str = "auto",
-    precision: str = "auto",
-    tile: int | str | None = "auto",
-    tile_overlap: int | None = None,
-    tile_workers: int | str = "auto",
     timed_steps: int = 3,
+    **options: Any,
 ) -> TimeEstimate:
     """Estimate a 2D restoration's run time by timing ``timed_steps`` steps (after one warm-up
     step) of the real network at the real, padded size, on the real device.
 
-    ``shape`` is the observed image's ``(H, W)``. An image that
-    :func:`~napari_dip.restore_steps` would cut into tiles (same ``tile`` and ``tile_overlap``;
-    by default above 1024×1024, or about 204×204 when ``fast`` denoises on a CPU) is timed on
-    one tile, never whole, and the step counts cover every tile. "Typical" is the preset's step
-    count for the task (where runs at about 256×256 usually end with an automatic stop; for
-    denoising scaled by the side of what one fit restores, as measured: ``fast`` stops after
-    about 500 steps at 128², 1100 at 256², 2200 at 512², and a denoising tile's lighter
-    network after 0.7 times that), or the whole budget without a stop rule; "at most" is the
-    step budget (``steps``, or the default ceiling).
-    Tiles fitted side by side (``tile_workers``, as in :func:`~napari_dip.restore_steps`)
-    are timed side by side: the seconds per step are then per step of any tile.
-    Takes about ``timed_steps + 1`` steps of time.
+    ``shape`` is the observed image's ``(H, W)``; ``options`` are the run's (``preset``,
+    ``steps``, ``stop``, ``device``, ``precision``, ``tile``, ``tile_overlap``, ``workers``).
+    An image the run would cut into tiles is timed on one tile, with as many fitted side by
+    side as the run would, and the step counts cover every tile. "Typical" is where runs
+    usually end with an automatic stop (the preset's step count, for denoising scaled by the
+    side of what one fit restores; without a stop rule, the whole budget); "at most" is the
+    step budget. Takes about ``timed_steps + 1`` steps of time.
+
+    Examples
+    --------
+    >>> from napari_dip import estimate_time
+    >>> estimate = estimate_time((64, 64), steps=100, stop="none", timed_steps=1)
+    >>> estimate.max_steps
+    100
     """
     import torch
 
     from . import engine
-    from .restore import (
-        _is_budget,
-        _tile_plan,
-        _tile_workers,
-        default_steps,
-        padding_rule,
-        restore_default_threads,
-        thread_share,
-        tile_preset,
-        use_threads,
-    )
+    from .pipeline.fitting import padding_rule
+    from .pipeline.plan import default_steps, make_plan
+    from .pipeline.request import make_request
+    from .pipeline.threads import use_threads
 
-    chosen = engine.get_preset(preset)
-    scale = int(factor or 1)
     h, w = (int(n) for n in shape[-2:])
-    plan = _tile_plan((h, w), None, scale, tile, tile_overlap, chosen, device, task == "denoise")
-    tiles = 1 if plan is None else len(plan)
-    if plan is not None:  # every tile has the same size and network: time one
-        h, w = min(plan.tile, h), min(plan.tile, w)
-        chosen = tile_preset(chosen, plan, task)
+    extra: dict[str, Any] = {}
+    if task == "inpaint":
+        extra["mask"] = np.zeros((h, w), bool)
+    if task == "deconvolve":
+        extra["psf"] = np.ones((1, 1), np.float32)
+    image = _Shape((h, w) if channels == 1 else (h, w, channels))
+    request = make_request(
+        image,
+        task=task,
+        factor=factor,
+        channel_axis=None if channels == 1 else -1,
+        **extra,
+        **options,
+    )
+    plan = make_plan(request)
+    tiles = plan.tiles_per_part
+    if plan.tiles is not None:  # every tile has the same size and network: time one
+        h, w = min(plan.tiles.tile, h), min(plan.tiles.tile, w)
+    chosen, scale = plan.preset, request.factor
     multiple, minimum = padding_rule(chosen.network.multiple, scale)
     padded, _ = pad_reflect(np.zeros((1, h, w), np.float32), multiple, minimum)
     ph, pw = padded.shape[1:]
-    dev = engine.resolve_device(device)
+    dev = plan.device
     operator: engine.Operator = engine.Downsample(scale) if scale > 1 else engine.Identity()
-    workers = 1 if plan is None else _tile_workers(tile_workers, dev, tiles)
-    threads, share = torch.get_num_threads(), thread_share(workers, dev)
+    workers = plan.workers
     y = torch.rand(1, channels, ph, pw, generator=torch.Generator().manual_seed(0))
     priors = [
         engine.build_prior(
             chosen,
             (ph * scale, pw * scale),
             channels,
-            perturb_std=chosen.task(task).perturb_std,
+            perturb_std=plan.perturb_std,
             seed=i,
             device=dev,
         )
         for i in range(workers)
     ]
     problem = engine.Problem(y, operator).to(dev)
+    precision = request.options.precision
 
     def run(n: int) -> float:
         """Seconds for ``n`` steps of every prior, side by side (as the tiles would run)."""
         settings = engine.FitSettings(steps=n, snapshot_every=n, precision=precision)
 
         def fit(prior: engine.Prior) -> None:
-            if share is not None:  # a worker thread, as a tile's
-                use_threads(share)
+            if plan.threads is not None:  # a worker thread, as a tile's
+                use_threads(plan.threads)
             for _ in engine.fit(problem, prior, settings):  # one snapshot at the end: a sync
                 pass
 
@@ -171,23 +182,27 @@ def estimate_time(
         if workers == 1:
             fit(priors[0])
         else:
-            try:
-                with ThreadPoolExecutor(workers) as pool:
-                    list(pool.map(fit, priors))
-            finally:
-                if share is not None:
-                    restore_default_threads(threads)
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(fit, priors))
         return time.perf_counter() - start
 
     run(1)  # allocator, kernel selection
     per_step = run(timed_steps) / (timed_steps * workers)
-    ceiling = steps if steps is not None else default_steps(preset, task, stop)
-    # without a stop rule every step runs; with one, runs usually end near the preset's count
-    # (at 256²; a denoising fit's steps grow with its side)
-    typical = chosen.task(task).steps
+    stop = request.options.stop
+    budget = stop == "none" or isinstance(stop, engine.FixedBudget)
+    ceiling = plan.settings.steps
+    typical = (
+        engine.get_preset(request.options.preset)
+        .task("denoise" if task == "deconvolve" else task)
+        .steps
+    )
     if task == "denoise":
-        lighter = plan is not None and chosen.network != engine.get_preset(preset).network
+        lighter = (
+            plan.tiles is not None
+            and chosen.network != engine.get_preset(request.options.preset).network
+        )
         fewer = TILE_NETWORK_STEPS if lighter else 1.0
         typical = max(typical // 10, round(typical * math.sqrt(h * w) / 256 * fewer))
-    typical = ceiling if _is_budget(stop) else min(typical, ceiling)
+    typical = ceiling if budget else min(typical, ceiling)
+    del default_steps
     return TimeEstimate(per_step, typical * tiles, ceiling * tiles, tiles)

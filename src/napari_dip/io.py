@@ -1,4 +1,5 @@
-"""Reading and writing image files for the command line: TIFF (tifffile), PNG and JPEG (Pillow).
+"""Reading and writing image files: TIFF/OME-TIFF (tifffile), PNG and JPEG (Pillow), and
+OME-Zarr (zarr, read lazily).
 
 Nothing here imports torch. Errors are :class:`ImageFileError` with a one-line message meant
 for the user, never a library's internal exception.
@@ -14,11 +15,14 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "READABLE_SUFFIXES",
     "WRITABLE_SUFFIXES",
     "ImageFileError",
     "check_writable",
+    "is_zarr",
     "read_axes",
     "read_image",
+    "read_ome_zarr",
     "read_scale",
     "write_image",
 ]
@@ -27,6 +31,7 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 PNG_SUFFIXES = (".png",)
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 WRITABLE_SUFFIXES = TIFF_SUFFIXES + PNG_SUFFIXES + JPEG_SUFFIXES
+READABLE_SUFFIXES = WRITABLE_SUFFIXES
 # Classic TIFF and BigTIFF, little- and big-endian.
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
@@ -211,3 +216,53 @@ def write_image(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+
+
+def is_zarr(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a Zarr store (a folder named ``*.zarr`` or holding Zarr metadata)."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    names = (".zattrs", ".zgroup", ".zarray", "zarr.json")
+    return path.suffix.lower() == ".zarr" or any((path / n).exists() for n in names)
+
+
+def read_ome_zarr(path: str | os.PathLike[str]) -> tuple[object, str | None]:
+    """Open an OME-Zarr image (its full-resolution level) or a plain Zarr array, lazily: the
+    array is read piece by piece as it is restored. Returns the array and its axes letters
+    from the OME metadata (``None`` when it has none). Raises :class:`ImageFileError`."""
+    path = Path(path)
+    try:
+        import zarr
+    except ImportError:
+        raise ImageFileError(
+            f"{path}: reading OME-Zarr needs the 'zarr' package: pip install 'napari-dip[zarr]'"
+        ) from None
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as err:
+        raise ImageFileError(f"{path}: cannot read it as a Zarr store ({err})") from None
+    if isinstance(node, zarr.Array):
+        return node, None
+    attrs = dict(node.attrs)
+    multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
+    if not multiscales:
+        arrays = [name for name, _ in node.arrays()]
+        if len(arrays) != 1:
+            raise ImageFileError(
+                f"{path}: a Zarr group without OME multiscales metadata and "
+                f"{len(arrays)} arrays: cannot tell which is the image"
+            )
+        return node[arrays[0]], None
+    try:
+        scale = multiscales[0]
+        array = node[scale["datasets"][0]["path"]]
+        names = [a["name"] if isinstance(a, dict) else a for a in scale.get("axes", [])]
+    except (KeyError, IndexError, TypeError) as err:
+        raise ImageFileError(
+            f"{path}: its OME multiscales metadata is incomplete ({err})"
+        ) from None
+    axes = "".join(str(n).upper()[:1] for n in names) or None
+    if axes is not None and (len(axes) != array.ndim or set(axes) - set("TZCYX")):
+        axes = None
+    return array, axes

@@ -151,12 +151,13 @@ def build_prior(
     the input ``z`` gets ``preset.network.input_shape(shape)``.
 
     Weights and ``z`` are drawn on the CPU under a private RNG state, then moved: the same seed
-    gives the same starting point on every device, and the caller's global RNG is untouched.
+    gives the same starting point on every device, and the caller's generators (CPU, CUDA,
+    MPS) are untouched: only the CPU generator is seeded, inside a fork that restores it.
     Thread-safe: the layers draw from torch's global generator, so builds take turns (tiles
     fitted side by side build their networks on their own threads).
     """
     with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)  # not torch.manual_seed: all devices
         gen = torch.Generator().manual_seed(seed)
         z_shape = preset.network.input_shape(shape)  # the decoder's input is smaller
         if preset.input_kind == "meshgrid":

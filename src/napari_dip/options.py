@@ -1,0 +1,264 @@
+"""The one table of option names, defaults and help texts, shared by the API, CLI and widget.
+
+Nothing here imports torch: the CLI builds its parser and the widget its form from this table
+before any fit starts. :class:`Options` is the checked, frozen set of run options a request
+carries; :data:`OPTIONS` describes each of them once (help text, choices, where it shows).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+__all__ = [
+    "MODES",
+    "NOISES",
+    "OPTIONS",
+    "PRECISIONS",
+    "STOPS",
+    "TASKS",
+    "Choice",
+    "Option",
+    "Options",
+    "check_choice",
+    "choice_names",
+    "make_options",
+]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One allowed value of an option: its name, a short label for menus and a help line."""
+
+    name: str
+    label: str
+    help: str
+
+
+TASKS = (
+    Choice("denoise", "Denoise", "remove noise from an image"),
+    Choice("inpaint", "Inpaint", "fill the pixels a mask marks as missing"),
+    Choice("super_resolve", "Super-resolve", "upscale an image by an integer factor"),
+    Choice("deconvolve", "Deconvolve", "undo the blur of a known point-spread function"),
+)
+STOPS = (
+    Choice("auto", "auto", "the best rule for the task (ES-WMV and the discrepancy rule)"),
+    Choice("wmv", "windowed variance (ES-WMV)", "windowed moving variance of the outputs"),
+    Choice("emv", "exponential variance (ES-EMV)", "its exponential, buffer-free variant"),
+    Choice("sharpness", "blur/sharpness ratio", "the blurriness/sharpness ratio settles"),
+    Choice(
+        "discrepancy",
+        "discrepancy (noise level)",
+        "denoising only: the error to the input falls to what the noise alone leaves",
+    ),
+    Choice("none", "none: run all steps", "no automatic stop: run every step"),
+)
+NOISES = (
+    Choice("gaussian", "Gaussian (squared error)", "additive noise: the squared error"),
+    Choice("poisson", "Poisson (photon counts)", "photon counts: the Poisson likelihood"),
+    Choice(
+        "poisson-gaussian",
+        "Poisson–Gaussian (counts + read noise)",
+        "photon counts plus camera read noise",
+    ),
+)
+PRECISIONS = (
+    Choice("auto", "auto", "bfloat16 where the hardware computes it natively, else float32"),
+    Choice("float32", "float32", "exact, the reference"),
+    Choice("bfloat16", "bfloat16", "faster where native; emulated (slow) on other CPUs"),
+    Choice("float16", "float16 (CUDA only)", "CUDA GPUs only"),
+)
+MODES = (
+    Choice("slices", "every slice/frame as 2D", "every YX plane on its own, as a 2D image"),
+    Choice("volume", "as a 3D volume", "every ZYX volume with a 3D network"),
+)
+
+
+def choice_names(choices: tuple[Choice, ...]) -> tuple[str, ...]:
+    return tuple(c.name for c in choices)
+
+
+def check_choice(what: str, value: object, choices: tuple[Choice, ...]) -> str:
+    """``value`` if it names one of ``choices``, else a ``ValueError`` listing them."""
+    names = choice_names(choices)
+    if not isinstance(value, str) or value not in names:
+        listed = ", ".join(repr(n) for n in names)
+        raise ValueError(f"unknown {what} {value!r}; choose one of {listed}")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """How one run option is presented: its help text (CLI ``--help``, widget tooltip and API
+    docs), its choices, and whether the widget folds it under *Advanced*."""
+
+    name: str
+    help: str
+    choices: tuple[Choice, ...] = ()
+    advanced: bool = True
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+OPTIONS: dict[str, Option] = {
+    o.name: o
+    for o in (
+        Option(
+            "preset",
+            "network and schedule: 'fast' (default, light enough for a CPU), 'paper' (the "
+            "published configuration, slow on a CPU), or another that 'napari-dip presets' lists",
+            advanced=False,
+        ),
+        Option(
+            "steps",
+            "most optimisation steps (default: from the preset; three times that with an "
+            "automatic stop, which usually ends the run much earlier)",
+        ),
+        Option(
+            "stop",
+            "when to stop without ground truth; the result is the estimate the rule chose",
+            STOPS,
+        ),
+        Option("seed", "same seed and device give the same result"),
+        Option("device", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps"),
+        Option("precision", "arithmetic of the network's forward pass", PRECISIONS),
+        Option("update_every", "steps between progress updates (results don't depend on it)"),
+        Option("lr", "Adam learning rate (default: from the preset)"),
+        Option("perturb_std", "std of the noise added to the network input at every step"),
+        Option("tv_weight", "weight of a total-variation term (0 = plain Deep Image Prior)"),
+        Option(
+            "noise",
+            "the data term: gaussian for most images, poisson for photon counts, "
+            "poisson-gaussian for photon counts plus camera read noise",
+            NOISES,
+            advanced=False,
+        ),
+        Option("gain", "camera gain, intensity units per photon (default: estimated)"),
+        Option("offset", "camera offset (dark level), intensity units (default: estimated)"),
+        Option("read_noise", "read-noise standard deviation, intensity units (default: estimated)"),
+        Option(
+            "normalize",
+            "map these two percentiles (e.g. 0.1, 99.9) to the network's range instead of the "
+            "min and max, so a few hot pixels don't squeeze the rest",
+        ),
+        Option(
+            "tile",
+            "restore a big image in overlapping tiles of this side (pixels), one fit each, "
+            "blended without seams; auto: chosen from the image, preset, task and device; "
+            "none: never tile",
+        ),
+        Option("tile_overlap", "overlap of neighbouring tiles in pixels (default: 1/8 of a tile)"),
+        Option(
+            "workers",
+            "pieces (tiles, slices, files) fitted at once in this process, each on its share of "
+            "the torch threads; auto: one per thread for tiles, else one",
+        ),
+    )
+}
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _optional_number(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number or None, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The run options of a request, checked (:func:`make_options`) and frozen.
+
+    ``preset`` and ``stop`` may also be engine objects (a ``Preset``, a ``StopRule``); they are
+    resolved where torch is at hand. See :data:`OPTIONS` for what each one means.
+    """
+
+    preset: Any = "fast"
+    steps: int | None = None
+    stop: Any = "auto"
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    update_every: int = 100
+    lr: float | None = None
+    perturb_std: float | None = None
+    tv_weight: float = 0.0
+    noise: str = "gaussian"
+    gain: float | None = None
+    offset: float | None = None
+    read_noise: float | None = None
+    normalize: tuple[float, float] | None = None
+    tile: int | str | None = "auto"
+    tile_overlap: int | None = None
+    workers: int | str = "auto"
+
+    def replace(self, **changes: Any) -> Options:
+        return make_options(**{**self.as_dict(), **changes})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+OPTION_NAMES = tuple(f.name for f in fields(Options))
+
+
+def make_options(**values: Any) -> Options:
+    """Check run options (cheap: nothing is read or fitted) and freeze them.
+
+    Unknown names raise ``TypeError``; bad values ``ValueError``/``TypeError`` naming the
+    option. ``stop=None`` means ``"none"``; ``stop="budget"`` is accepted as its synonym.
+    """
+    unknown = sorted(set(values) - set(OPTION_NAMES))
+    if unknown:
+        raise TypeError(f"unknown option{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
+    o = replace(Options(), **values)
+    stop = "none" if o.stop is None or o.stop == "budget" else o.stop
+    if isinstance(stop, str):
+        check_choice("stop rule", stop, STOPS)
+    check_choice("precision", o.precision, PRECISIONS)
+    if not isinstance(o.noise, str) or o.noise not in choice_names(NOISES):
+        raise ValueError(
+            f"unknown noise model {o.noise!r}; choose 'gaussian', 'poisson' or 'poisson-gaussian'"
+        )
+    steps = None if o.steps is None else _positive_int("steps", o.steps)
+    update_every = _positive_int("update_every", o.update_every)
+    if isinstance(o.seed, bool) or not isinstance(o.seed, numbers.Integral):
+        raise TypeError(f"seed must be an integer, got {o.seed!r}")
+    if not (isinstance(o.tv_weight, numbers.Real) and not isinstance(o.tv_weight, bool)):
+        raise ValueError(f"tv_weight must be a number >= 0, got {o.tv_weight!r}")
+    if not o.tv_weight >= 0:
+        raise ValueError(f"tv_weight must be a number >= 0, got {o.tv_weight!r}")
+    lr = _optional_number("lr", o.lr)
+    if lr is not None and not lr > 0:
+        raise ValueError(f"lr must be positive, got {o.lr!r}")
+    perturb = _optional_number("perturb_std", o.perturb_std)
+    if perturb is not None and not perturb >= 0:
+        raise ValueError(f"perturb_std must be >= 0, got {o.perturb_std!r}")
+    if not (isinstance(o.workers, str) and o.workers == "auto"):
+        _positive_int("workers", o.workers)
+    if not isinstance(o.device, str):
+        raise ValueError(
+            f"unknown device {o.device!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+        )
+    return replace(
+        o,
+        stop=stop,
+        steps=steps,
+        update_every=update_every,
+        seed=int(o.seed),
+        tv_weight=float(o.tv_weight),
+        lr=lr,
+        perturb_std=perturb,
+    )

@@ -1,0 +1,264 @@
+"""One job's state during a run: which parts are read, which pieces run or ended, what they
+gave, and the snapshots that say so. Lives on the thread that consumes the run."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .assembly import Mosaic, PartView, StackView, frozen
+from .fitting import PieceSnapshot
+from .plan import JobPlan, Piece
+from .prepare import PartData
+from .snapshot import Snapshot
+
+__all__ = ["JobState"]
+
+STOPPED = "stopped on request"
+
+
+class JobState:
+    """The run's record of one job (see :func:`.run.run_jobs`)."""
+
+    def __init__(self, plan: JobPlan, previews: bool) -> None:
+        self.plan = plan
+        self.previews = previews
+        stack = plan.request.stack
+        self.noun = "volume" if stack is not None and stack.mode == "volume" else "slice"
+        self.start = time.perf_counter()
+        self.data: dict[int, PartData] = {}
+        self.mosaics: dict[int, Mosaic] = {}
+        self.running: dict[Piece, PieceSnapshot] = {}
+        self.left: dict[int, int] = {}  # prepared parts: pieces not ended yet
+        self.views: dict[int, PartView] = {}  # the latest view of each part fitted whole
+        self.finished: list[np.ndarray | None] = [None] * len(plan.parts)
+        self.final_view: PartView | None = None  # the view of the part that ended last
+        self.final_part = -1
+        self.last_tile: dict[int, str] = {}  # a part's last tile's stop reason
+        self.reasons: list[str] = []
+        self.failures: list[str] = []
+        self.errors: list[BaseException] = []
+        self.warned: set[type[Warning]] = set()
+        self.failed_parts: set[int] = set()
+        self.camera = None
+        self.report: tuple[Piece, PieceSnapshot] | None = None
+        self.started = self.ended = self.by_themselves = self.steps_done = 0
+        self.work = 0  # ended pieces' share of the bar: their ceiling, or their steps if stopped
+        self.parts_done = 0
+        self.prepared = self.restored = self.stopped = self.issued = False
+
+    # --- recording ----------------------------------------------------------------------------
+
+    @property
+    def complete(self) -> bool:
+        return self.parts_done == len(self.plan.parts)
+
+    def keep(self, part: int, reason: str) -> None:
+        """A part kept as it is (constant: nothing to restore)."""
+        self.reasons.append(reason)
+        self.parts_done += 1
+        self.work += self.plan.tiles_per_part * self.plan.settings.steps
+
+    def prepare(self, part: int, data: PartData) -> None:
+        self.data[part] = data
+        self.prepared = True
+        self.left[part] = self.plan.tiles_per_part
+        self.camera = data.camera
+
+    def _where(self, part: int, piece: Piece | None) -> str:
+        words = [f"{self.noun} {part}"] if self.plan.request.stack is not None else []
+        if piece is not None and piece.tile is not None:
+            words.append(f"tile {piece.tile + 1}")
+        return (" ".join(words) + ": ") if words else ""
+
+    def fail(self, part: int, piece: Piece | None, error: BaseException) -> None:
+        """A part that could not be prepared (``piece`` None), or a piece whose fit raised."""
+        self.failures.append(f"{self._where(part, piece)}{type(error).__name__}: {error}")
+        self.errors.append(error)
+        self.failed_parts.add(part)
+        if piece is None:
+            self.parts_done += 1
+            self.work += self.plan.tiles_per_part * self.plan.settings.steps
+            return
+        self.running.pop(piece, None)
+        self.ended += 1
+        self.work += self.plan.settings.steps
+        if piece.tile is not None:
+            self.mosaics[part].add(piece.tile, None)
+        self._ended(part)
+
+    def finish(self, piece: Piece, snap: PieceSnapshot) -> None:
+        """A piece's last snapshot: its best estimate goes in."""
+        part = piece.part
+        self.running.pop(piece, None)
+        self.ended += 1
+        self.steps_done += snap.step
+        self.restored = True
+        self.report = piece, snap
+        if snap.stop_reason == STOPPED:
+            self.stopped = True
+            self.work += snap.step
+        else:
+            self.by_themselves += 1
+            self.work += self.plan.settings.steps
+        if piece.tile is None:
+            self.views[part] = self._piece_view(part, snap)
+        else:
+            self.mosaics[part].add(piece.tile, snap.best)
+            if piece.tile == self.plan.tiles_per_part - 1:
+                self.last_tile[part] = snap.stop_reason or ""
+        self._ended(part)
+
+    def _ended(self, part: int) -> None:
+        self.left[part] -= 1
+        if self.left[part]:
+            return
+        view = self._view(part)  # everything in: no overlays
+        if view is not None:
+            self.finished[part] = frozen(view.get("best"))
+            self.final_view, self.final_part = view, part
+        self.reasons.append(self._part_reason(part))
+        self.parts_done += 1
+        self.data.pop(part, None)
+        self.mosaics.pop(part, None)
+        self.views.pop(part, None)
+
+    def _part_reason(self, part: int) -> str:
+        if part in self.failed_parts:
+            return "failed"
+        if self.plan.tiles is None:
+            report = self.report
+            return "" if report is None or report[0].part != part else report[1].stop_reason or ""
+        n = self.plan.tiles_per_part
+        if part in self.last_tile and self.last_tile[part] != STOPPED:
+            return f"all {n} tiles done; last tile: {self.last_tile[part]}"
+        return STOPPED
+
+    # --- views --------------------------------------------------------------------------------
+
+    def _piece_view(self, part: int, snap: PieceSnapshot) -> PartView:
+        stack = self.plan.request.stack
+        volume = stack if stack is not None and stack.mode == "volume" else None
+        return PartView(
+            self.data[part].layout,
+            estimate=frozen(snap.estimate),
+            average=frozen(snap.average),
+            best=frozen(snap.best),
+            volume=volume,
+        )
+
+    def _view(self, part: int) -> PartView | None:
+        """What part ``part`` shows now: its piece's latest output, or its mosaic with the
+        running tiles over it; None when nothing of it has run."""
+        if part in self.mosaics:
+            mosaic = self.mosaics[part]
+            running = {p.tile: s.best for p, s in self.running.items() if p.part == part}
+            values, weight = mosaic.freeze()
+            return PartView(
+                self.data[part].layout,
+                values=values,
+                weight=weight,
+                overlays=mosaic.overlays(running),  # type: ignore[arg-type]
+            )
+        for p, s in self.running.items():
+            if p.part == part:
+                return self._piece_view(part, s)
+        return self.views.get(part)
+
+    def _stack(self) -> StackView | None:
+        request = self.plan.request
+        if request.stack is None:
+            return None
+        parts = {p.part for p in self.running} | set(self.mosaics)
+        running = tuple((k, v) for k in sorted(parts) if (v := self._view(k)) is not None)
+        return StackView(
+            request.stack, request.factor, request.image, tuple(self.finished), running
+        )
+
+    # --- snapshots ----------------------------------------------------------------------------
+
+    def _progress(self, report: PieceSnapshot | None, final: bool) -> dict:
+        plan = self.plan
+        per_piece = plan.settings.steps
+        step = self.steps_done + sum(s.step for s in self.running.values())
+        waiting = plan.piece_count - self.ended - len(self.running)  # not started or no report
+        left = sum(per_piece - s.step for s in self.running.values()) + waiting * per_piece
+        expected = step if final else None
+        hint = None if report is None else report.expected_steps
+        typical = self.steps_done / self.by_themselves if self.by_themselves else hint
+        if typical is not None and not final:
+            this = 0.0
+            for s in self.running.values():
+                own = s.expected_steps if s.expected_steps is not None else typical
+                this += max(own, s.step) - s.step
+            expected = step + round(this + waiting * typical)
+        offset = step - (0 if report is None else report.step)
+        best = None if report is None else report.best_step
+        return {
+            "step": step,
+            "work": self.work + sum(s.step for s in self.running.values()),
+            "total_steps": per_piece * plan.piece_count,
+            "loss": float("nan") if report is None else report.loss,
+            "score": None if report is None else report.score,
+            "scores": () if report is None else tuple((offset + s, v) for s, v in report.scores),
+            "best_step": None if best is None else offset + best,
+            "expected_steps": None if expected is None else min(expected, step + left),
+            "piece_step": 0 if report is None else report.step,
+            "piece_stop_reason": None if report is None else report.stop_reason,
+            "piece_elapsed": 0.0 if report is None else report.elapsed,
+            "piece_total_steps": per_piece,
+        }
+
+    def _snapshot(self, piece: Piece | None, report: PieceSnapshot | None, **fields) -> Snapshot:
+        plan, request = self.plan, self.plan.request
+        part = 0 if piece is None else piece.part
+        return Snapshot(
+            elapsed=time.perf_counter() - self.start,
+            dtype=np.dtype(request.image.dtype),
+            camera=self.camera,
+            noise=request.options.noise,
+            job=plan.number,
+            part=part,
+            parts=len(plan.parts),
+            index=plan.parts[part],
+            tile=None if piece is None else piece.tile,
+            tiles=plan.tiles_per_part,
+            pieces=plan.piece_count,
+            pieces_done=self.ended,
+            pieces_running=len(self.running),
+            reasons=tuple(self.reasons),
+            failures=tuple(self.failures),
+            **fields,
+        )
+
+    def snapshot(self, piece: Piece, report: PieceSnapshot) -> Snapshot:
+        """A snapshot as ``piece`` reports ``report`` (before the job's last)."""
+        view = stack = None
+        if self.previews:
+            view = self._view(piece.part)
+            if view is None and self.final_part == piece.part:  # it has just ended
+                view = self.final_view
+            stack = self._stack()
+        fields = self._progress(report, final=False)
+        return self._snapshot(piece, report, stop_reason=None, view=view, stack=stack, **fields)
+
+    def last(self, stopped: bool) -> Snapshot:
+        """The job's last snapshot: why it ended, and everything it restored."""
+        stopped = (stopped and not self.complete) or self.stopped
+        piece, report = self.report if self.report is not None else (None, None)
+        if stopped:
+            reason = STOPPED
+        elif self.plan.request.stack is not None:
+            last = self.reasons[-1] if self.reasons else ""
+            reason = f"{len(self.reasons)} {self.noun}s done; the last: {last}"
+        else:
+            reason = self.reasons[-1] if self.reasons else STOPPED
+        if self.failures:
+            reason += f"; {len(self.failures)} failed, first: {self.failures[0]}"
+        fields = self._progress(report, final=True)
+        view = self.final_view
+        if piece is not None and (piece.part in self.mosaics or piece.part in self.views):
+            view = self._view(piece.part)
+        stack = self._stack()
+        return self._snapshot(piece, report, stop_reason=reason, view=view, stack=stack, **fields)

@@ -1,0 +1,188 @@
+"""The run: jobs' pieces through an executor, events back into parts, snapshots out.
+
+:func:`run_jobs` drives one or many jobs (a request; a batch's files) through one executor, so
+pieces of the next file start as soon as a worker is free. Parts are read and normalised
+lazily, on the consuming thread, just before their first piece is handed over; results are
+assembled in plan order whatever order pieces finish in. A piece that fails is reported (in
+the job's last snapshot), the rest go on; a run asked to stop ends its running pieces with
+their best so far.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Iterable, Iterator
+
+from .._arrays import ConstantImageError
+from .assembly import Mosaic, shown_input
+from .executors import Event, Executor, InProcess
+from .fitting import PieceTask
+from .job import JobState
+from .plan import JobPlan, Piece
+from .prepare import prepare_part, tile_input
+from .snapshot import Snapshot
+
+__all__ = ["RestorationError", "run_jobs"]
+
+
+class RestorationError(RuntimeError):
+    """Some pieces of a run failed. ``result`` holds what was restored (the input where the
+    failed pieces lie); ``failures`` says which and why."""
+
+    def __init__(self, message: str, result: object, failures: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.result = result
+        self.failures = failures
+
+
+def _tasks(
+    plans: Iterable[JobPlan],
+    jobs: dict[int, JobState],
+    halt: Callable[[], bool],
+    previews: bool,
+    fail_fast: bool,
+) -> Iterator[PieceTask]:
+    """Every piece of every job, in plan order, each read when the executor asks for it."""
+    for plan in plans:
+        job = jobs[plan.number] = JobState(plan, previews)
+        request = plan.request
+        for k in range(len(plan.parts)):
+            if halt():
+                return
+            try:
+                data = prepare_part(plan, k)
+            except ConstantImageError as err:
+                if request.stack is not None:  # an empty frame of a stack: kept as it is
+                    job.keep(k, f"{job.noun} {k}: not restored ({err})")
+                    continue
+                if fail_fast:
+                    raise
+                job.fail(k, None, err)
+                continue
+            except (ValueError, TypeError) as err:
+                if fail_fast and (request.stack is None or not job.prepared):
+                    raise
+                job.fail(k, None, err)
+                continue
+            job.prepare(k, data)
+            if plan.tiles is not None:
+                shown = None
+                if plan.tiles.factor == 1:
+                    shown = shown_input(
+                        data.source, data.channel_axis, data.known, *data.value_range
+                    )
+                channels = 1 if data.channel_axis is None else data.source.shape[data.channel_axis]
+                job.mosaics[k] = Mosaic(plan.tiles, channels, shown)
+            for piece in plan.pieces_of(k):
+                if halt():
+                    return
+                if piece.tile is None:
+                    unit, known = data.unit, data.known
+                else:
+                    region = job.mosaics[k].regions[piece.tile]
+                    unit, known = tile_input(data, region, job.warned, f"tile {piece.tile + 1}")
+                    job.mosaics[k].show(piece.tile, unit)
+                job.started += 1
+                yield PieceTask(
+                    piece=piece,
+                    unit=unit,
+                    known=known,
+                    factor=request.factor,
+                    preset=plan.preset,
+                    settings=plan.settings,
+                    perturb_std=plan.perturb_std,
+                    tv_weight=request.options.tv_weight,
+                    device=plan.device,
+                    noise=data.noise,
+                    rule=copy.deepcopy(plan.rule),  # pieces may run at once: each its own
+                    threads=plan.threads,
+                    fit_state=request.fit_state,
+                )
+        job.issued = True
+        if not job.prepared and request.stack is not None and not job.failures:
+            raise ConstantImageError(
+                f"every {job.noun} of the image is constant: nothing to restore"
+            )
+
+
+def run_jobs(
+    plans: Iterable[JobPlan],
+    executor: Executor | None = None,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    previews: bool = True,
+    fail_fast: bool = True,
+) -> Iterator[Snapshot]:
+    """Run every job of ``plans`` (an iterator is consumed lazily) through ``executor``
+    (default: in this process, ``workers`` of the first plan at once), yielding a
+    :class:`Snapshot` per piece report; each job's last snapshot has ``stop_reason`` set.
+
+    ``previews``: snapshots before a job's last carry images (for live display); without,
+    only the last does, and nothing is copied for the others. ``fail_fast``: a part that
+    cannot be prepared before any part of its job could, or a job of which nothing could be
+    restored, raises (the API's behaviour for bad input); otherwise failures are reported in
+    the job's last snapshot and the run goes on (a batch).
+    """
+    plans = iter(plans)
+    first = next(plans, None)
+    if first is None:
+        return
+    executor = executor or InProcess(first.workers, first.threads)
+    jobs: dict[int, JobState] = {}
+    announced: set[int] = set()
+    stop_seen = threading.Event()  # once asked to stop, no piece starts any more
+
+    def halt() -> bool:
+        if not stop_seen.is_set() and should_stop is not None and should_stop():
+            stop_seen.set()
+        return stop_seen.is_set()
+
+    def chain() -> Iterator[JobPlan]:
+        yield first
+        yield from plans
+
+    def finished_jobs() -> Iterator[Snapshot]:
+        for number, job in list(jobs.items()):
+            if number not in announced and job.complete:
+                announced.add(number)
+                yield _last(job, stop_seen.is_set(), fail_fast)
+                del jobs[number]
+
+    events = executor.run(_tasks(chain(), jobs, halt, previews, fail_fast), halt)
+    try:
+        for event in events:
+            job = jobs[event.piece.job]
+            snap = _handle(job, event)
+            if snap is not None and not job.complete:
+                yield snap
+            yield from finished_jobs()
+        yield from finished_jobs()
+    finally:
+        events.close()
+    for number in sorted(set(jobs) - announced):  # stopped before every piece ran
+        yield _last(jobs[number], True, fail_fast)
+
+
+def _handle(job: JobState, event: Event) -> Snapshot | None:
+    """Record ``event`` in its job; the snapshot to show for it (None: nothing to show)."""
+    piece: Piece = event.piece
+    if event.error is not None:
+        job.fail(piece.part, piece, event.error)
+        return None
+    snap = event.snapshot
+    assert snap is not None
+    if snap.stop_reason is None:
+        job.running[piece] = snap
+        return job.snapshot(piece, snap)
+    job.finish(piece, snap)
+    if snap.stop_reason == "stopped on request":
+        return None
+    return job.snapshot(piece, snap)
+
+
+def _last(job: JobState, stopped: bool, fail_fast: bool) -> Snapshot:
+    """A job's last snapshot; raises when nothing could be restored and ``fail_fast``."""
+    if fail_fast and job.failures and not job.restored:
+        raise job.errors[0]
+    return job.last(stopped)
