@@ -1,6 +1,7 @@
-"""Make the README screenshot: the noisy sample denoised with the Denoise widget docked.
+"""Make the README screenshot: the noisy sample denoised with the Denoise dock's defaults.
 
 Run under Xvfb:  xvfb-run -a -s "-screen 0 1280x1024x24" python docs/make_screenshot.py out.png
+(``--advanced`` also unfolds the Advanced section, to look at every control.)
 """
 
 from __future__ import annotations
@@ -12,14 +13,39 @@ from PIL import Image
 from qtpy.QtCore import QTimer
 
 
-def main(path: str) -> None:
+def save_small(picture: Image.Image, target: str) -> None:
+    """A 256-colour PNG (small; the picture is mostly grey), with the plot's few colours kept
+    exactly: a palette made for the whole picture would merge its thin lines into the greys."""
+    from napari_dip.widget.plot import CurvePlot
+
+    kept = [CurvePlot.LOSS, CurvePlot.SCORE, CurvePlot.BEST, CurvePlot.STOP]
+    rest = picture.quantize(256 - len(kept)).getpalette()[: 3 * (256 - len(kept))]
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(rest + [v for c in kept for v in (c.red(), c.green(), c.blue())])
+    picture.quantize(palette=palette, dither=Image.Dither.NONE).save(target, optimize=True)
+
+
+def main(path: str, advanced: bool = False) -> None:
     viewer = napari.Viewer(title="napari-dip")
     viewer.window._qt_window.resize(1280, 900)  # the screenshot's size
     viewer.open_sample("napari-dip", "noisy")
     viewer.layers.remove("camera (clean)")  # keep the grid to input | result
     _, widget = viewer.window.add_plugin_dock_widget("napari-dip", "Denoise")
-    widget.update_every.value = 100  # defaults otherwise: 'fast' preset, automatic stop
-    widget.advanced.expand(animate=False)
+    widget.form.update_every.value = 100  # otherwise the defaults: quality 'balanced'
+    if advanced:
+        widget.form.advanced.expand(animate=False)
+
+    def when(done, then) -> None:
+        """Call ``then`` once ``done()`` is true (polled: the dock's workers are its own)."""
+        timer = QTimer(widget)
+
+        def check() -> None:
+            if done():
+                timer.stop()
+                then()
+
+        timer.timeout.connect(check)
+        timer.start(100)
 
     def shoot() -> None:
         viewer.grid.enabled = True  # input and result side by side
@@ -29,20 +55,17 @@ def main(path: str) -> None:
     def take(target: str) -> None:
         pixels = viewer.screenshot(canvas_only=False, flash=False)
         viewer.close()
-        # a 256-colour palette keeps the PNG small; the picture is mostly grey anyway
-        Image.fromarray(pixels[..., :3]).quantize(256).save(target, optimize=True)
-
-    def on_done() -> None:
-        QTimer.singleShot(500, shoot)
+        save_small(Image.fromarray(pixels[..., :3]), target)
 
     def run() -> None:
         widget.run_button.click()
-        widget._worker.finished.connect(on_done)
+        when(lambda: not widget.running, lambda: QTimer.singleShot(500, shoot))
 
     widget.estimate_button.click()  # the estimate stays on show during the run
-    widget._estimate_worker.finished.connect(lambda: QTimer.singleShot(0, run))
+    when(lambda: not widget.estimating, run)
     napari.run()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshot.png")
+    args = [a for a in sys.argv[1:] if a != "--advanced"]
+    main(args[0] if args else "docs/screenshot.png", advanced="--advanced" in sys.argv)

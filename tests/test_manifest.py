@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from npe2 import PluginManifest
 
-from napari_dip import _sample_data
+from napari_dip.widget import samples as layer_samples
 
 
 def test_manifest_is_installed_and_valid() -> None:
@@ -16,17 +18,17 @@ def test_manifest_is_installed_and_valid() -> None:
     widgets = {w.display_name for w in manifest.contributions.widgets or []}
     assert widgets == {"Denoise", "Inpaint", "Super-resolve"}
     for command in manifest.contributions.commands or []:
-        assert command.python_name  # every command points at code
+        assert command.python_name.startswith("napari_dip.widget")  # the napari face's package
     manifest.validate_imports()
 
 
 @pytest.mark.parametrize(
     ("loader", "kinds"),
     [
-        (_sample_data.noisy_sample, ["image", "image"]),
-        (_sample_data.damaged_sample, ["image", "labels", "image"]),
-        (_sample_data.low_resolution_sample, ["image", "image"]),
-        (_sample_data.photon_limited_sample, ["image", "image"]),
+        (layer_samples.noisy_sample, ["image", "image"]),
+        (layer_samples.damaged_sample, ["image", "labels", "image"]),
+        (layer_samples.low_resolution_sample, ["image", "image"]),
+        (layer_samples.photon_limited_sample, ["image", "image"]),
     ],
 )
 def test_samples_are_seeded_layer_data(loader, kinds) -> None:
@@ -35,6 +37,12 @@ def test_samples_are_seeded_layer_data(loader, kinds) -> None:
     for (a, meta, _), (b, _, _) in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
         assert meta["name"]
+
+
+def test_the_root_manifest_is_the_package_one() -> None:
+    root = Path(__file__).parents[1] / "napari.yaml"
+    assert root.is_symlink()
+    assert root.resolve() == (Path(__file__).parents[1] / "src/napari_dip/napari.yaml").resolve()
 
 
 def test_samples_load_in_viewer(make_napari_viewer) -> None:

@@ -223,13 +223,19 @@ def prepare_mask(
 
 
 def pad_reflect(
-    chw: np.ndarray, multiple: int, minimum: int = 0, multiple_z: int = 1, minimum_z: int = 0
+    chw: np.ndarray,
+    multiple: int,
+    minimum: int = 0,
+    multiple_z: int = 1,
+    minimum_z: int = 0,
+    margin: tuple[int, ...] = (),
 ) -> tuple[np.ndarray, tuple[int, ...]]:
     """Reflect-pad the spatial axes up to a multiple of ``multiple`` that is at least
     ``minimum``, split evenly on both sides (numpy reflects repeatedly for tiny images).
 
     A volume ``(C, D, H, W)`` is also padded along Z, to a multiple of ``multiple_z`` that is
-    at least ``minimum_z`` (3D networks halve Z less often than Y and X).
+    at least ``minimum_z`` (3D networks halve Z less often than Y and X). ``margin`` (one per
+    spatial axis) is the least padding on each side, e.g. a PSF's reach for deconvolution.
 
     Returns the padded array and the (top, left) offset of the original inside it, or
     (front, top, left) for a volume.
@@ -240,7 +246,11 @@ def pad_reflect(
         floors.insert(0, -(-minimum_z // multiple_z) * multiple_z)
         multiples.insert(0, multiple_z)
     sizes = chw.shape[1:]
-    pads = [max(-n % m, f - n) for n, m, f in zip(sizes, multiples, floors, strict=True)]
+    margins = tuple(margin) or (0,) * len(sizes)
+    pads = [
+        max(-(n + 2 * g) % m + 2 * g, f - n)
+        for n, m, f, g in zip(sizes, multiples, floors, margins, strict=True)
+    ]
     offsets = tuple(p // 2 for p in pads)
     if not any(pads):
         return chw, offsets

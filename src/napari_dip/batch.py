@@ -148,7 +148,7 @@ def _finish(job: FileJob, snap: Snapshot, seconds: float, record: _Log) -> FileO
         record.write(file=str(job.source), event="failed", reason=reason, seconds=seconds)
         return FileOutcome(job.source, job.output, "failed", reason, snap.step, seconds)
     try:
-        job.write(snap.result())
+        job.write(snap.result(), snap.uncertainty())
     except ImageFileError as err:
         record.write(file=str(job.source), event="failed", reason=str(err), seconds=seconds)
         return FileOutcome(job.source, job.output, "failed", str(err), snap.step, seconds)

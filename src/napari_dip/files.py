@@ -47,12 +47,20 @@ class FileJob:
     axes: str | None
     scale: dict[str, object]
 
-    def write(self, result: np.ndarray) -> None:
+    @property
+    def spread_output(self) -> Path:
+        """Where the uncertainty map goes: beside the output, ``NAME_std.tif``."""
+        return self.output.with_name(f"{_stem(self.output)}_std.tif")
+
+    def write(self, result: np.ndarray, spread: np.ndarray | None = None) -> None:
         """Write ``result`` to ``output`` atomically, with the input's pixel size (made
-        ``factor`` times smaller in Y and X by super-resolution)."""
+        ``factor`` times smaller in Y and X by super-resolution), and the uncertainty map
+        (a float32 TIFF) when there is one."""
         f = self.request.factor
         scale = dict(self.scale)
         scale |= {k: float(scale[k]) / f for k in ("X", "Y") if k in scale}  # type: ignore[arg-type]
+        if spread is not None:
+            write_image(self.spread_output, spread.astype(np.float32), axes=self.axes, scale=scale)
         write_image(self.output, result, axes=self.axes, scale=scale)
 
 

@@ -53,6 +53,17 @@ STOPS = (
         "discrepancy (noise level)",
         "denoising only: the error to the input falls to what the noise alone leaves",
     ),
+    Choice(
+        "sure",
+        "SURE (risk estimate)",
+        "denoising only: a pair of fits gives Stein's unbiased risk estimate; stop at its "
+        "minimum (about twice the work, and an estimated PSNR)",
+    ),
+    Choice(
+        "validation",
+        "self-validation (held-out pixels)",
+        "a few observed pixels are held out of the fit; stop where they are best predicted",
+    ),
     Choice("none", "none: run all steps", "no automatic stop: run every step"),
 )
 NOISES = (
@@ -153,6 +164,16 @@ OPTIONS: dict[str, Option] = {
         ),
         Option("tile_overlap", "overlap of neighbouring tiles in pixels (default: 1/8 of a tile)"),
         Option(
+            "ensemble",
+            "fit each piece this many times (flipped and rotated copies of the input, then "
+            "fresh seeds) and average them: better results, and their spread as uncertainty",
+        ),
+        Option(
+            "uncertainty",
+            "also return a per-pixel standard deviation of the result (an ensemble's spread; "
+            "4 members unless ensemble says otherwise)",
+        ),
+        Option(
             "workers",
             "pieces (tiles, slices, files) fitted at once in this process, each on its share of "
             "the torch threads; auto: one per thread for tiles, else one",
@@ -203,6 +224,8 @@ class Options:
     tile: int | str | None = "auto"
     tile_overlap: int | None = None
     workers: int | str = "auto"
+    ensemble: int = 1
+    uncertainty: bool = False
 
     def replace(self, **changes: Any) -> Options:
         return make_options(**{**self.as_dict(), **changes})
@@ -212,6 +235,7 @@ class Options:
 
 
 OPTION_NAMES = tuple(f.name for f in fields(Options))
+UNCERTAINTY_MEMBERS = 4  # ensemble members when uncertainty is asked for and no ensemble given
 
 
 def make_options(**values: Any) -> Options:
@@ -248,6 +272,11 @@ def make_options(**values: Any) -> Options:
         raise ValueError(f"perturb_std must be >= 0, got {o.perturb_std!r}")
     if not (isinstance(o.workers, str) and o.workers == "auto"):
         _positive_int("workers", o.workers)
+    ensemble = _positive_int("ensemble", o.ensemble)
+    if not isinstance(o.uncertainty, bool):
+        raise TypeError(f"uncertainty must be True or False, got {o.uncertainty!r}")
+    if o.uncertainty and ensemble == 1:
+        ensemble = UNCERTAINTY_MEMBERS
     if not isinstance(o.device, str):
         raise ValueError(
             f"unknown device {o.device!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
@@ -261,4 +290,5 @@ def make_options(**values: Any) -> Options:
         tv_weight=float(o.tv_weight),
         lr=lr,
         perturb_std=perturb,
+        ensemble=ensemble,
     )

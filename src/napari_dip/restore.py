@@ -137,6 +137,8 @@ def _finish(
     result = last.result()
     if last.failures:
         raise RestorationError(last.stop_reason or "pieces failed", result, last.failures)
+    if kwargs.get("uncertainty"):
+        return result, last.uncertainty()  # type: ignore[return-value]
     return result
 
 
@@ -166,7 +168,9 @@ def denoise(
     Returns
     -------
     ndarray
-        The input's shape, dtype and intensity range.
+        The input's shape, dtype and intensity range; with ``uncertainty=True`` a pair
+        ``(result, sigma)``, ``sigma`` the per-pixel standard deviation (float32, the
+        input's units) of an ensemble's members.
 
     Examples
     --------

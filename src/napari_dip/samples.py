@@ -1,7 +1,9 @@
 """Seeded, offline sample data made from scikit-image's bundled images.
 
 Each function returns the degraded image together with the clean one, so demos, tests and
-benchmarks can report PSNR against the truth.
+benchmarks can report PSNR against the truth. ``camera`` (the default), ``astronaut`` and
+the other images bundled with scikit-image need no download; :func:`photon_limited` is
+synthetic.
 """
 
 from __future__ import annotations
@@ -30,7 +32,33 @@ def _crop(image: np.ndarray, size: int | None) -> np.ndarray:
 
 
 def grey_crop(image: str = "camera", size: int | None = 256) -> np.ndarray:
-    """A centre crop of a bundled image as uint8 greyscale (colour images are converted)."""
+    """A centre crop of a bundled scikit-image image as uint8 greyscale.
+
+    Parameters
+    ----------
+    image : str
+        The name of a function in ``skimage.data`` (``"camera"``, ``"astronaut"``,
+        ``"coins"``, …); colour images are converted to grey.
+    size : int or None
+        Side of the square centre crop; None keeps the whole image.
+
+    Returns
+    -------
+    ndarray of uint8
+        ``(size, size)``.
+
+    Raises
+    ------
+    ValueError
+        ``size`` is larger than the image.
+
+    Examples
+    --------
+    >>> from napari_dip import samples
+    >>> grey = samples.grey_crop("astronaut", size=32)
+    >>> grey.shape, grey.dtype
+    ((32, 32), dtype('uint8'))
+    """
     from skimage import color
 
     pixels = getattr(data, image)()
@@ -44,7 +72,32 @@ def noisy(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian noise of std ``sigma`` (in 0–255 units) on a centre crop of a uint8 image.
 
-    Returns ``(noisy, clean)``, both uint8 (the noisy one clipped to 0–255 as a camera would).
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation of the noise, in 0–255 units.
+    size : int or None
+        Side of the square centre crop; None keeps the whole image.
+    seed : int
+        Same seed, same noise.
+    image : str
+        A ``skimage.data`` image; a colour one (``"astronaut"``) stays ``(H, W, 3)``.
+
+    Returns
+    -------
+    noisy : ndarray of uint8
+        The noisy image, rounded and clipped to 0–255 as a camera would record it.
+    clean : ndarray of uint8
+        The crop without noise, same shape.
+
+    Examples
+    --------
+    >>> from napari_dip import samples
+    >>> noisy, clean = samples.noisy(sigma=25, size=32)
+    >>> noisy.shape, noisy.dtype, clean.shape
+    ((32, 32), dtype('uint8'), (32, 32))
+    >>> samples.noisy(size=32, image="astronaut")[0].shape
+    (32, 32, 3)
     """
     clean = _crop(getattr(data, image)(), size)
     rng = np.random.default_rng(seed)
@@ -57,7 +110,33 @@ def damaged(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A crop with ``fraction`` of its pixels missing at random (set to 0) plus a few scratches.
 
-    Returns ``(damaged, mask, clean)``; ``mask`` is uint8, 1 = missing (a napari Labels layer).
+    Parameters
+    ----------
+    fraction : float
+        Share of pixels removed at random (0 to 1), before the scratches are added.
+    size : int or None
+        Side of the square centre crop; None keeps the whole image.
+    seed : int
+        Same seed, same damage.
+    image : str
+        A ``skimage.data`` image.
+
+    Returns
+    -------
+    damaged : ndarray
+        The crop with the missing pixels set to 0 (the image's dtype).
+    mask : ndarray of uint8
+        ``(H, W)``, 1 = missing, 0 = known: what :func:`napari_dip.inpaint` takes, and a
+        napari Labels layer.
+    clean : ndarray
+        The undamaged crop.
+
+    Examples
+    --------
+    >>> from napari_dip import samples
+    >>> damaged, mask, clean = samples.damaged(fraction=0.3, size=32)
+    >>> mask.dtype, int(mask.max()), int(damaged[mask == 1].max())
+    (dtype('uint8'), 1, 0)
     """
     clean = _crop(getattr(data, image)(), size)
     rng = np.random.default_rng(seed)
@@ -74,7 +153,34 @@ def damaged(
 def degrade_resolution(
     image: np.ndarray, factor: int, channel_axis: int | None = None
 ) -> np.ndarray:
-    """Downsample ``image`` with the operator super-resolution inverts (float32 result)."""
+    """Downsample ``image`` by ``factor`` with the operator super-resolution inverts.
+
+    The anti-aliased bicubic downsampling with pixel centres aligned that
+    :func:`napari_dip.super_resolve` fits its result to: apply it to an image of your own to
+    try super-resolution where the truth is known. Rows and columns beyond a multiple of
+    ``factor`` are dropped. Imports torch.
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(H, W)``, or multichannel with ``channel_axis``.
+    factor : int
+        Downsampling factor, an integer >= 2.
+    channel_axis : int, optional
+        The channel axis of a multichannel image.
+
+    Returns
+    -------
+    ndarray of float32
+        ``(H // factor, W // factor)`` (channels kept), not rounded or clipped.
+
+    Examples
+    --------
+    >>> from napari_dip import samples
+    >>> low = samples.degrade_resolution(samples.grey_crop(size=32), 2)
+    >>> low.shape, low.dtype
+    ((16, 16), dtype('float32'))
+    """
     import torch
 
     from .engine import Downsample
@@ -90,7 +196,31 @@ def degrade_resolution(
 def low_resolution(
     factor: int = 4, size: int | None = 256, image: str = "camera"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A crop downsampled by ``factor``; returns ``(low, clean)``, both uint8."""
+    """A crop downsampled by ``factor``, with the crop as the truth.
+
+    Parameters
+    ----------
+    factor : int
+        Downsampling factor (>= 2), see :func:`degrade_resolution`.
+    size : int or None
+        Side of the square centre crop (the truth); None keeps the whole image.
+    image : str
+        A ``skimage.data`` image; a colour one stays colour.
+
+    Returns
+    -------
+    low : ndarray of uint8
+        ``size // factor`` on a side, rounded and clipped to 0–255.
+    clean : ndarray of uint8
+        The crop itself.
+
+    Examples
+    --------
+    >>> from napari_dip import samples
+    >>> low, clean = samples.low_resolution(factor=4, size=32)
+    >>> low.shape, clean.shape
+    ((8, 8), (32, 32))
+    """
     clean = _crop(getattr(data, image)(), size)
     channel_axis = -1 if clean.ndim == 3 else None
     low = degrade_resolution(clean, factor, channel_axis)
@@ -136,8 +266,24 @@ def photon_limited(
     Returns
     -------
     noisy : ndarray of uint16
+        The recorded stack.
     clean : ndarray of float32
         The expected recorded value, ``offset + gain · expected photons``, same shape.
+
+    Raises
+    ------
+    ValueError
+        A shape that is not 2D or 3D with positive sides; ``photons`` or ``gain`` not
+        positive, or a negative ``background``.
+
+    Examples
+    --------
+    >>> from napari_dip import samples
+    >>> noisy, clean = samples.photon_limited((2, 32, 32), photons=20)
+    >>> noisy.shape, noisy.dtype, clean.dtype
+    ((2, 32, 32), dtype('uint16'), dtype('float32'))
+    >>> int(noisy.min()) >= 100  # the camera offset
+    True
     """
     shape = tuple(int(n) for n in shape)
     if len(shape) not in (2, 3) or min(shape) < 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ def _mask_finder(args: argparse.Namespace) -> Any:
 
 def _executor(args: argparse.Namespace) -> tuple[Any, Any]:
     """The executor the options ask for, and what closes it."""
-    if args.cluster is None and args.scheduler is None:
+    scheduler = args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if args.cluster is None and scheduler is None:
         import torch
 
         from ..pipeline.executors import InProcess
@@ -42,7 +44,7 @@ def _executor(args: argparse.Namespace) -> tuple[Any, Any]:
     from ..pipeline.cluster import DaskExecutor, connect
 
     try:
-        client, close = connect(args.cluster, args.scheduler)
+        client, close = connect(args.cluster, scheduler)
     except (ValueError, OSError) as err:
         raise CliError(str(err)) from None
     threads = 1 if args.workers == "auto" else int(args.workers)
@@ -57,6 +59,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     task = TASK_COMMANDS[args.task]
     inputs = find_inputs(args.inputs)
+    suffix = getattr(args, "mask_suffix", None)
+    if suffix:  # the masks lie beside the images: they are not inputs
+        inputs = [p for p in inputs if not p.name.partition(".")[0].endswith(suffix)]
     if not inputs:
         raise CliError("no input files found")
     options = run_options(args)

@@ -35,13 +35,13 @@ def psf_of(args: argparse.Namespace) -> Any:
     if getattr(args, "psf", None) is not None:
         return args.psf
     if getattr(args, "psf_sigma", None) is not None:
-        from ..engine.psf import gaussian_psf
+        from ..psf import gaussian_psf
 
         return gaussian_psf(args.psf_sigma)
     text = getattr(args, "psf_widefield", None)
     if text is None:
         return None
-    from ..engine.psf import widefield_psf
+    from ..psf import widefield_psf
 
     try:
         na, wavelength, index, pixel = (float(v) for v in text.split(","))
@@ -147,7 +147,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         )
     except (ValueError, TypeError) as err:  # what only the pixels show (NaN, a constant image)
         raise CliError(str(err)) from None
-    job.write(last.result())
+    job.write(last.result(), last.uncertainty())
     if interrupted:
         print(
             f"{PROG}: interrupted after {last.step} steps; wrote the result so far to {output}",

@@ -92,10 +92,16 @@ _CLI: dict[str, tuple[dict[str, Any], str]] = {
     "tile": ({"type": _tile_size, "default": "auto", "metavar": "N|auto|none"}, ""),
     "tile_overlap": ({"type": int, "metavar": "N"}, ""),
     "workers": ({"type": _workers, "default": "auto", "metavar": "N|auto"}, ""),
+    "ensemble": ({"type": _positive_int, "default": 1, "metavar": "N"}, " (default 1)"),
+    "uncertainty": (
+        {"action": "store_true"},
+        "; written beside the output as NAME_std.tif (float32, the input's units)",
+    ),
 }
 _GROUPS = {
     "run options": ("preset", "steps", "stop", "seed", "device", "precision", "update_every"),
     "tuning": ("lr", "perturb_std", "tv_weight", "tile", "tile_overlap", "workers"),
+    "ensembles and uncertainty": ("ensemble", "uncertainty"),
     "noise model and intensities": ("noise", "gain", "offset", "read_noise", "normalize"),
 }
 

@@ -194,8 +194,16 @@ def fit(
         step, before = state.step, state.elapsed
         good_loss, rollbacks = state.good_loss, state.rollbacks
     # (0, :, *region): the first batch item, every channel, the region along each spatial axis
-    # (two slices for images, three for volumes)
+    # (two slices for images, three for volumes). A prior of several members fitted in
+    # lock-step (``Members``) gives one batch item each: snapshots and rules see their mean,
+    # and rules that want them (``wants_members``) the members too.
     crop_index = (0, slice(None), *problem.region)
+    members_index = (slice(None), slice(None), *problem.region)
+    several = problem.y.shape[0] > 1
+
+    def view(t: torch.Tensor) -> torch.Tensor:
+        return t[members_index].mean(0) if several else t[crop_index]
+
     rule = stop_rule if stop_rule is not None else FixedBudget(keep="average")
     rule.reset()
     rule.prepare(problem)
@@ -204,7 +212,7 @@ def fit(
 
     def snapshot(step: int, out: torch.Tensor, loss: float, reason: str | None) -> Snapshot:
         def crop(t: torch.Tensor) -> torch.Tensor:
-            return t[crop_index].to("cpu", torch.float32, copy=True)
+            return view(t).to("cpu", torch.float32, copy=True)
 
         nonlocal shown
         if state is not None:
@@ -273,7 +281,9 @@ def fit(
                 # so a fixed 0.99 would drag the first few hundred steps of the average back.
                 decay = min(s.ema, (1 + step) / (10 + step))
                 average.mul_(decay).add_(out, alpha=1 - decay)
-            rule.observe(step, out[crop_index], average[crop_index], loss.detach())
+            held = problem.validation(average)  # None without held-out pixels
+            members = average[members_index] if rule.wants_members else None
+            rule.observe(step, view(out), view(average), loss.detach(), held, members)
         rule_stop = step % rule.check_every == 0 and not stop_requested and rule.check(step)
         if rule_stop:
             last = at_snapshot = True

@@ -24,24 +24,43 @@ RATE_FLOOR = 1e-6  # expected counts below this are raised to it: no log(0), fin
 
 
 class NoiseModel:
-    """Base class: ``model(prediction, y)`` is the scalar data term to minimise."""
+    """Base class: ``model(prediction, y)`` is the scalar data term to minimise, the mean of
+    the per-pixel terms :meth:`terms`; :meth:`variance` is an observation's variance given its
+    expected value (what a held-out pixel's squared error has on top of the estimate's)."""
 
     name = "noise model"
 
-    def __call__(self, prediction: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def terms(self, prediction: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def __call__(self, prediction: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.mean(self.terms(prediction, y))
+
+    def variance(self, y: torch.Tensor) -> torch.Tensor | None:
+        """An unbiased estimate of each observation's noise variance (normalised units), or
+        None where the model does not know it (Gaussian: the level is estimated elsewhere)."""
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
 class Gaussian(NoiseModel):
-    """Additive white Gaussian noise: the mean squared error (DIP's original data term)."""
+    """Additive white Gaussian noise: the mean squared error (DIP's original data term).
+
+    ``sigma`` (normalised units) is the noise level when it is known; None (default): rules
+    that need it estimate it from the image."""
 
     name = "gaussian"
 
-    def __call__(self, prediction: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return torch.mean((prediction - y) ** 2)
+    def __init__(self, sigma: float | None = None):
+        self.sigma = None if sigma is None else float(sigma)
+
+    def variance(self, y: torch.Tensor) -> torch.Tensor | None:
+        return None if self.sigma is None else torch.full_like(y, self.sigma**2)
+
+    def terms(self, prediction: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (prediction - y) ** 2
 
 
 class Poisson(NoiseModel):
@@ -85,10 +104,15 @@ class Poisson(NoiseModel):
         lam, k = self.rate(prediction), self.counts(y)
         return torch.mean(lam - torch.xlogy(k, lam) + torch.lgamma(k + 1))
 
-    def __call__(self, prediction: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean half deviance, ``λ − k + k log(k / λ)``: the NLL less its minimum over λ."""
+    def terms(self, prediction: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Half deviances, ``λ − k + k log(k / λ)``: the NLL less its minimum over λ."""
         lam, k = self.rate(prediction), self.counts(y)
-        return torch.mean(lam - k + torch.xlogy(k, k) - torch.xlogy(k, lam))
+        return lam - k + torch.xlogy(k, k) - torch.xlogy(k, lam)
+
+    def variance(self, y: torch.Tensor) -> torch.Tensor:
+        """``Var(y) = E[count] / scale²``, estimated by the observed count itself (unbiased);
+        read noise adds its variance in :class:`PoissonGaussian`."""
+        return torch.clamp(self._shift() + self.scale * y, min=0.0) / self.scale**2
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(scale={self.scale:g}, offset={self.offset:g})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["Prior", "meshgrid_input", "noise_input"]
+__all__ = ["Members", "Prior", "meshgrid_input", "noise_input"]
 
 
 def noise_input(
@@ -42,3 +42,17 @@ class Prior(nn.Module):
             return self.net(self.z)
         self._noisy_z.normal_(generator=generator).mul_(self.perturb_std).add_(self.z)
         return self.net(self._noisy_z)
+
+
+class Members(nn.Module):
+    """Several priors fitted in lock-step as one: the output is their outputs stacked along
+    the batch axis, so one problem with one observation per member (``y`` of batch size K)
+    fits each to its own, with one optimiser (Adam is per parameter: the members do not
+    interact) and one stop rule that can compare them."""
+
+    def __init__(self, priors: list[Prior]):
+        super().__init__()
+        self.priors = nn.ModuleList(priors)
+
+    def forward(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.cat([prior(generator) for prior in self.priors], dim=0)

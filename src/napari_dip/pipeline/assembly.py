@@ -18,7 +18,7 @@ from .._arrays import Layout, from_unit, prepare_image
 from .._axes import StackLayout
 from .tiles import TilePlan, index
 
-__all__ = ["Mosaic", "PartView", "StackView", "frozen", "placeholder"]
+__all__ = ["Members", "Mosaic", "PartView", "StackView", "frozen", "placeholder", "spread"]
 
 
 def frozen(array: np.ndarray) -> np.ndarray:
@@ -119,6 +119,49 @@ class Mosaic:
         return self._frozen
 
 
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]  # a piece's estimate, average and best
+
+
+class Members:
+    """The ensemble members of each tile (or part fitted whole), gathered until all have
+    ended: their mean is the tile's estimate, the variance of their best its uncertainty."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.groups: dict[tuple[int, int | None], list[Arrays | None]] = {}
+
+    def add(
+        self, key: tuple[int, int | None], arrays: Arrays | None
+    ) -> tuple[Arrays | None, np.ndarray | None] | None:
+        """One member's arrays (None: it failed). None while members are missing; then the
+        mean arrays (None if every member failed) and the variance (None for one member)."""
+        if self.count == 1:
+            return arrays, None
+        group = self.groups.setdefault(key, [])
+        group.append(arrays)
+        if len(group) < self.count:
+            return None
+        done = [g for g in self.groups.pop(key) if g is not None]
+        if not done:
+            return None, None
+        mean = tuple(np.mean([g[i] for g in done], axis=0, dtype=np.float64) for i in range(3))
+        best = np.stack([g[2] for g in done])
+        variance = best.var(axis=0, ddof=1) if len(done) > 1 else np.zeros_like(best[0])
+        as32 = tuple(m.astype(np.float32) for m in mean)
+        return as32, variance.astype(np.float32)  # type: ignore[return-value]
+
+    def running(self, arrays: list[np.ndarray]) -> np.ndarray:
+        """A preview of the members under way: their mean."""
+        return arrays[0] if len(arrays) == 1 else np.mean(arrays, axis=0).astype(np.float32)
+
+
+def spread(variance: np.ndarray, layout: Layout, volume: StackLayout | None) -> np.ndarray:
+    """A variance in unit² as a standard deviation in the caller's axes and units."""
+    scale = Layout(layout.dtype, 0.0, layout.hi - layout.lo, layout.channel_axis, layout.ndim)
+    out = from_unit(np.sqrt(np.maximum(variance, 0)), scale)
+    return out if volume is None else volume.from_engine(out)
+
+
 @dataclass(frozen=True, eq=False)
 class PartView:
     """One part's arrays as a snapshot saw them, in the caller's axes and range (float32).
@@ -175,6 +218,15 @@ class StackView:
     source: Any
     finished: tuple[np.ndarray | None, ...]
     running: tuple[tuple[int, PartView], ...] = ()
+    spreads: tuple[np.ndarray | None, ...] = ()
+
+    def compose_spread(self) -> np.ndarray:
+        """The finished parts' standard deviations (0 where none is known yet)."""
+        out = np.zeros(self.stack.out_shape(self.factor), np.float32)
+        for k, where in enumerate(self.stack.indices()):
+            if k < len(self.spreads) and self.spreads[k] is not None:
+                out[where] = self.spreads[k]
+        return out
 
     def compose(self) -> np.ndarray:
         out = np.empty(self.stack.out_shape(self.factor), np.float32)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,15 @@ from .._arrays import pad_reflect
 from .plan import Piece
 from .threads import use_threads
 
-__all__ = ["PieceSnapshot", "PieceTask", "fit_piece", "fit_piece_to_end", "padding_rule"]
+__all__ = [
+    "PieceSnapshot",
+    "PieceTask",
+    "fit_piece",
+    "fit_piece_to_end",
+    "padding_rule",
+    "turn",
+    "unturn",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +51,7 @@ class PieceTask:
     rule: engine.StopRule
     threads: int | None = None
     fit_state: Any = None
+    psf: np.ndarray | None = None  # deconvolution: the PSF on the network's output grid
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +71,24 @@ class PieceSnapshot:
     scores: tuple[tuple[int, float], ...]
     expected_steps: int | None
     stop_reason: str | None
+    estimated_mse: float | None = None  # of ``best``, normalised units² (see SelfValidation)
+
+
+def turn(array: np.ndarray, k: int) -> np.ndarray:
+    """Dihedral transform ``k`` (0–7) of the last two axes: ``k % 4`` quarter turns, then a
+    left–right flip for ``k >= 4``."""
+    if k == 0:
+        return array
+    out = np.rot90(array, k % 4, axes=(-2, -1))
+    return np.ascontiguousarray(out[..., ::-1] if k >= 4 else out)
+
+
+def unturn(array: np.ndarray, k: int) -> np.ndarray:
+    """The inverse of :func:`turn`."""
+    if k == 0:
+        return array
+    out = array[..., ::-1] if k >= 4 else array
+    return np.ascontiguousarray(np.rot90(out, -(k % 4), axes=(-2, -1)))
 
 
 def padding_rule(network_multiple: int, scale: int = 1) -> tuple[int, int]:
@@ -72,31 +99,103 @@ def padding_rule(network_multiple: int, scale: int = 1) -> tuple[int, int]:
     return multiple, -(-2 * network_multiple // scale)
 
 
-def _problem(task: PieceTask) -> tuple[engine.Problem, tuple[int, ...]]:
+def _margin(psf: np.ndarray | None, ndim: int, scale: int) -> tuple[int, ...]:
+    """Least padding per spatial axis of the observation: a PSF's reach (in observed pixels)."""
+    if psf is None:
+        return ()
+    reach = [max(m - 1 - m // 2, m // 2) for m in psf.shape]
+    reach = [0] * (ndim - len(reach)) + reach  # a 2D PSF on a volume: none along Z
+    scales = [1] * (ndim - 2) + [scale, scale]
+    return tuple(-(-r // f) for r, f in zip(reach, scales, strict=True))
+
+
+def _probe(task: PieceTask) -> np.ndarray:
+    """A SURE pair's probe ``δ = scale · s ⊙ b``: ``s`` the noise's standard deviation per
+    pixel (the model's, or the level the piece shows), ``b`` standard normal from the seed."""
+    rules = getattr(task.rule, "rules", [task.rule])
+    scale = next(r.scale for r in rules if r.wants_members)
+    name, terms = task.noise
+    model = engine.make_noise_model(name, **terms)
+    y = torch.from_numpy(task.unit)
+    variance = model.variance(y)
+    if variance is None:
+        std = torch.full_like(y, float(engine.noise_level(y[None])))
+    else:
+        std = variance.sqrt()
+    draws = torch.Generator().manual_seed(int(task.piece.seed) + 3)
+    b = torch.randn(y.shape, generator=draws)
+    return (scale * std * b).numpy().astype(np.float32)
+
+
+def _problem(
+    task: PieceTask, probe: np.ndarray | None = None
+) -> tuple[engine.Problem, tuple[int, ...]]:
     """The engine's problem for a piece (observation padded for the network, the padding
-    cropped from every snapshot) and the network's output shape."""
+    cropped from every snapshot) and the network's output shape.
+
+    Deconvolution pads by the PSF's reach too and compares only the observed pixels (the
+    padding is unknown, not reflected data), so nothing wraps around and the border is fitted
+    with the light that comes from outside it."""
     unit, scale = task.unit, task.factor
     net = task.preset.network
     multiple, minimum = padding_rule(net.multiple, scale)
     depth = (net.multiple_z, 2 * net.multiple_z) if unit.ndim == 4 else (1, 0)
-    y, offsets = pad_reflect(unit, multiple, minimum, *depth)
+    margin = _margin(task.psf, unit.ndim - 1, scale)
+    y, offsets = pad_reflect(unit, multiple, minimum, *depth, margin=margin)
+    pair = None
+    if probe is not None:  # one observation per member: plus and minus the probe
+        pair = [
+            pad_reflect(unit + sign * probe, multiple, minimum, *depth, margin=margin)[0]
+            for sign in (1, -1)
+        ]
     scales = (1,) * (unit.ndim - 3) + (scale, scale)  # super-resolution: Y and X only
     region = tuple(
         slice(o * f, (o + n) * f) for o, n, f in zip(offsets, unit.shape[1:], scales, strict=True)
     )
-    operator: engine.Operator = engine.Identity()
-    if task.known is not None:
-        known, _ = pad_reflect(task.known.astype(np.float32), multiple, minimum, *depth)
-        operator = engine.Mask(torch.from_numpy(known)[None])
+    operators: list[engine.Operator] = []
+    if task.psf is not None:
+        operators.append(engine.Convolution(task.psf))
     if scale > 1:
-        operator = engine.Downsample(scale)
+        operators.append(engine.Downsample(scale))
+    holdout = observed = None
+    if task.psf is not None or task.rule.wants_validation:
+        # only the observed pixels count (not the padding: it is unknown, or mirrors pixels a
+        # holdout keeps out of the fit)
+        inside = tuple(slice(o, o + n) for o, n in zip(offsets, unit.shape[1:], strict=True))
+        region_mask = np.zeros((1, *y.shape[1:]), np.float32)
+        region_mask[(slice(None), *inside)] = 1
+        if task.known is not None:
+            padded, _ = pad_reflect(
+                task.known.astype(np.float32), multiple, minimum, *depth, margin=margin
+            )
+            region_mask = region_mask * padded
+        observed = torch.from_numpy(region_mask)[None]
+        y = y * region_mask
+        if task.rule.wants_validation:
+            draws = torch.Generator().manual_seed(int(task.piece.seed) + 2)
+            holdout = engine.holdout_mask(observed, task.rule.share, draws)  # type: ignore[attr-defined]
+        else:
+            operators.append(engine.Mask(observed))
+    elif task.known is not None:  # (reflected known pixels count too, as ever)
+        known, _ = pad_reflect(task.known.astype(np.float32), multiple, minimum, *depth)
+        operators.append(engine.Mask(torch.from_numpy(known)[None]))
+    operator: engine.Operator = engine.Identity()
+    if len(operators) == 1:
+        operator = operators[0]
+    elif operators:
+        operator = engine.Composition(operators)
     name, terms = task.noise
+    observation = torch.from_numpy(np.ascontiguousarray(y, np.float32))[None]
+    if pair is not None:
+        observation = torch.from_numpy(np.stack(pair).astype(np.float32))
     problem = engine.Problem(
-        torch.from_numpy(y)[None],
+        observation,
         operator,
         float(task.tv_weight),
         region,  # type: ignore[arg-type]
         engine.make_noise_model(name, **terms),
+        holdout=holdout,
+        observed=observed,
     )
     out_shape = tuple(n * f for n, f in zip(y.shape[1:], scales, strict=True))
     return problem, out_shape
@@ -110,16 +209,29 @@ def fit_piece(
     ``task.threads`` torch threads when set)."""
     if task.threads is not None:
         use_threads(task.threads)
-    problem, out_shape = _problem(task)
+    k = task.piece.transform
+    if k:  # an ensemble member: its own view of the piece, turned back in every snapshot
+        task = replace(
+            task,
+            unit=turn(task.unit, k),
+            known=None if task.known is None else turn(task.known, k),
+            psf=None if task.psf is None else turn(task.psf, k),
+        )
+    probe = _probe(task) if task.rule.wants_members else None
+    problem, out_shape = _problem(task, probe)
     device = task.device
-    prior = engine.build_prior(
-        task.preset,
-        out_shape,
-        task.unit.shape[0],
-        perturb_std=task.perturb_std,
-        seed=int(task.piece.seed),
-        device=device,
-    )
+    priors = [
+        engine.build_prior(
+            task.preset,
+            out_shape,
+            task.unit.shape[0],
+            perturb_std=task.perturb_std,
+            seed=int(task.piece.seed),  # a SURE pair starts alike: it differs by the probe only
+            device=device,
+        )
+        for _ in range(1 if probe is None else 2)
+    ]
+    prior = priors[0] if len(priors) == 1 else engine.Members(priors).to(device)
     generator = torch.Generator(device=device).manual_seed(int(task.piece.seed) + 1)
     for snap in engine.fit(
         problem.to(device),
@@ -130,19 +242,21 @@ def fit_piece(
         stop_rule=task.rule,
         state=task.fit_state,
     ):
+        best = snap.average if snap.best is None else snap.best
         yield PieceSnapshot(
             step=snap.step,
             total_steps=snap.total_steps,
             loss=snap.loss,
             elapsed=snap.elapsed,
-            estimate=snap.estimate.numpy(),
-            average=snap.average.numpy(),
-            best=(snap.average if snap.best is None else snap.best).numpy(),
+            estimate=unturn(snap.estimate.numpy(), k),
+            average=unturn(snap.average.numpy(), k),
+            best=unturn(best.numpy(), k),
             best_step=snap.best_step,
             score=snap.score,
             scores=snap.scores,
             expected_steps=snap.expected_steps,
             stop_reason=snap.stop_reason,
+            estimated_mse=getattr(task.rule, "estimated_mse", None),
         )
 
 

@@ -3,11 +3,12 @@ gave, and the snapshots that say so. Lives on the thread that consumes the run."
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 
-from .assembly import Mosaic, PartView, StackView, frozen
+from .assembly import Members, Mosaic, PartView, StackView, frozen, spread
 from .fitting import PieceSnapshot
 from .plan import JobPlan, Piece
 from .prepare import PartData
@@ -33,6 +34,11 @@ class JobState:
         self.left: dict[int, int] = {}  # prepared parts: pieces not ended yet
         self.views: dict[int, PartView] = {}  # the latest view of each part fitted whole
         self.finished: list[np.ndarray | None] = [None] * len(plan.parts)
+        self.members = Members(plan.members)
+        self.spreads: dict[int, Mosaic | np.ndarray] = {}  # members' variance, per part
+        self.finished_spread: list[np.ndarray | None] = [None] * len(plan.parts)
+        self.errors_sq: list[float] = []  # estimated mean squared errors, caller units²
+        self.peak = 0.0  # the intensity range a PSNR is taken against
         self.final_view: PartView | None = None  # the view of the part that ended last
         self.final_part = -1
         self.last_tile: dict[int, str] = {}  # a part's last tile's stop reason
@@ -60,11 +66,20 @@ class JobState:
         self.parts_done += 1
         self.work += self.plan.tiles_per_part * self.plan.settings.steps
 
-    def prepare(self, part: int, data: PartData) -> None:
+    def prepare(self, part: int, data: PartData, mosaic: Mosaic | None = None) -> None:
         self.data[part] = data
         self.prepared = True
-        self.left[part] = self.plan.tiles_per_part
+        self.left[part] = self.plan.pieces_per_part
         self.camera = data.camera
+        dtype = data.layout.dtype
+        if np.issubdtype(dtype, np.integer):
+            self.peak = float(np.iinfo(dtype).max) - float(np.iinfo(dtype).min)
+        else:
+            self.peak = max(self.peak, data.layout.hi - data.layout.lo)
+        if mosaic is not None:
+            self.mosaics[part] = mosaic
+            if self.plan.members > 1:
+                self.spreads[part] = Mosaic(mosaic.tiles, mosaic.values.shape[0], None)
 
     def _where(self, part: int, piece: Piece | None) -> str:
         words = [f"{self.noun} {part}"] if self.plan.request.stack is not None else []
@@ -84,8 +99,7 @@ class JobState:
         self.running.pop(piece, None)
         self.ended += 1
         self.work += self.plan.settings.steps
-        if piece.tile is not None:
-            self.mosaics[part].add(piece.tile, None)
+        self._combine(piece, None)
         self._ended(part)
 
     def finish(self, piece: Piece, snap: PieceSnapshot) -> None:
@@ -102,13 +116,31 @@ class JobState:
         else:
             self.by_themselves += 1
             self.work += self.plan.settings.steps
-        if piece.tile is None:
-            self.views[part] = self._piece_view(part, snap)
-        else:
-            self.mosaics[part].add(piece.tile, snap.best)
-            if piece.tile == self.plan.tiles_per_part - 1:
-                self.last_tile[part] = snap.stop_reason or ""
+        if snap.estimated_mse is not None:
+            layout = self.data[part].layout
+            self.errors_sq.append(snap.estimated_mse * (layout.hi - layout.lo) ** 2)
+        self._combine(piece, (snap.estimate, snap.average, snap.best))
+        if piece.tile is not None and piece.tile == self.plan.tiles_per_part - 1:
+            self.last_tile[part] = snap.stop_reason or ""
         self._ended(part)
+
+    def _combine(self, piece: Piece, arrays: tuple | None) -> None:
+        """A member's arrays in; once a tile's (or part's) members are all in, their mean
+        goes into the part and their variance into its spread."""
+        part = piece.part
+        done = self.members.add((part, piece.tile), arrays)
+        if done is None:
+            return
+        mean, variance = done
+        if piece.tile is None:
+            if mean is not None:
+                self.views[part] = self._piece_view(part, *mean)
+            if variance is not None:
+                self.spreads[part] = variance
+            return
+        self.mosaics[part].add(piece.tile, None if mean is None else mean[2])
+        if variance is not None:
+            self.spreads[part].add(piece.tile, variance)  # type: ignore[union-attr]
 
     def _ended(self, part: int) -> None:
         self.left[part] -= 1
@@ -118,6 +150,13 @@ class JobState:
         if view is not None:
             self.finished[part] = frozen(view.get("best"))
             self.final_view, self.final_part = view, part
+        variance = self.spreads.pop(part, None)
+        if variance is not None:
+            if isinstance(variance, Mosaic):
+                variance = variance.values
+            self.finished_spread[part] = frozen(
+                spread(variance, self.data[part].layout, self._volume)
+            )
         self.reasons.append(self._part_reason(part))
         self.parts_done += 1
         self.data.pop(part, None)
@@ -137,33 +176,53 @@ class JobState:
 
     # --- views --------------------------------------------------------------------------------
 
-    def _piece_view(self, part: int, snap: PieceSnapshot) -> PartView:
+    @property
+    def _volume(self):  # type: ignore[no-untyped-def]
         stack = self.plan.request.stack
-        volume = stack if stack is not None and stack.mode == "volume" else None
+        return stack if stack is not None and stack.mode == "volume" else None
+
+    def _piece_view(
+        self, part: int, estimate: np.ndarray, average: np.ndarray, best: np.ndarray
+    ) -> PartView:
         return PartView(
             self.data[part].layout,
-            estimate=frozen(snap.estimate),
-            average=frozen(snap.average),
-            best=frozen(snap.best),
-            volume=volume,
+            estimate=frozen(estimate),
+            average=frozen(average),
+            best=frozen(best),
+            volume=self._volume,
         )
+
+    def _running(self, part: int) -> dict[int | None, list[PieceSnapshot]]:
+        """The running members of part ``part``, by tile."""
+        out: dict[int | None, list[PieceSnapshot]] = {}
+        for p, s in self.running.items():
+            if p.part == part:
+                out.setdefault(p.tile, []).append(s)
+        return out
 
     def _view(self, part: int) -> PartView | None:
         """What part ``part`` shows now: its piece's latest output, or its mosaic with the
         running tiles over it; None when nothing of it has run."""
+        running = self._running(part)
+        mean = self.members.running
         if part in self.mosaics:
             mosaic = self.mosaics[part]
-            running = {p.tile: s.best for p, s in self.running.items() if p.part == part}
             values, weight = mosaic.freeze()
+            over = {t: mean([s.best for s in snaps]) for t, snaps in running.items()}
             return PartView(
                 self.data[part].layout,
                 values=values,
                 weight=weight,
-                overlays=mosaic.overlays(running),  # type: ignore[arg-type]
+                overlays=mosaic.overlays(over),  # type: ignore[arg-type]
             )
-        for p, s in self.running.items():
-            if p.part == part:
-                return self._piece_view(part, s)
+        if None in running:
+            snaps = running[None]
+            return self._piece_view(
+                part,
+                mean([s.estimate for s in snaps]),
+                mean([s.average for s in snaps]),
+                mean([s.best for s in snaps]),
+            )
         return self.views.get(part)
 
     def _stack(self) -> StackView | None:
@@ -229,8 +288,18 @@ class JobState:
             pieces_running=len(self.running),
             reasons=tuple(self.reasons),
             failures=tuple(self.failures),
+            estimated_psnr=self._estimated_psnr(),
+            spread=None if request.stack is not None else self.finished_spread[0],
             **fields,
         )
+
+    def _estimated_psnr(self) -> float | None:
+        """The PSNR the held-out pixels predict for what is restored so far (None: no
+        estimate, or an estimated error at or below 0)."""
+        if not self.errors_sq or not self.peak:
+            return None
+        error = float(np.mean(self.errors_sq))
+        return 10 * math.log10(self.peak**2 / error) if error > 0 else None
 
     def snapshot(self, piece: Piece, report: PieceSnapshot) -> Snapshot:
         """A snapshot as ``piece`` reports ``report`` (before the job's last)."""

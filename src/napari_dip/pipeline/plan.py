@@ -127,15 +127,25 @@ def thread_share(workers: int, device: torch.device) -> int | None:
     return max(1, torch.get_num_threads() // workers)
 
 
+# Ensemble members: member m fits the input turned by dihedral transform m % 8 (rotations and
+# flips) from seed + m // 8, so the first eight differ by their view of the image.
+TRANSFORMS = 8
+
+
 @dataclass(frozen=True)
 class Piece:
     """One independent fit: ``tile`` (plan order; None: the part whole) of ``part`` of job
-    ``job``, fitted from ``seed``."""
+    ``job``, fitted from ``seed``; ``member`` of an ensemble (see ``TRANSFORMS``)."""
 
     job: int
     part: int
     tile: int | None
     seed: int
+    member: int = 0
+
+    @property
+    def transform(self) -> int:
+        return self.member % TRANSFORMS
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,23 +169,29 @@ class JobPlan:
     device: torch.device
     workers: int
     threads: int | None
+    psf: Any = None  # deconvolution: the PSF on the network's output grid
+    members: int = 1  # ensemble members per tile (or per part fitted whole)
 
     @property
     def tiles_per_part(self) -> int:
         return 1 if self.tiles is None else len(self.tiles)
 
     @property
+    def pieces_per_part(self) -> int:
+        return self.tiles_per_part * self.members
+
+    @property
     def piece_count(self) -> int:
-        return len(self.parts) * self.tiles_per_part
+        return len(self.parts) * self.pieces_per_part
 
     def pieces_of(self, part: int) -> Iterator[Piece]:
-        """The pieces of ``part`` in plan order: its tiles row by row, or the part whole."""
+        """The pieces of ``part`` in plan order: its tiles row by row (or the part whole),
+        each tile's ensemble members in turn."""
         seed = self.request.options.seed
-        if self.tiles is None:
-            yield Piece(self.number, part, None, seed)
-        else:
-            for tile in range(len(self.tiles)):
-                yield Piece(self.number, part, tile, seed)
+        tiles = [None] if self.tiles is None else range(len(self.tiles))
+        for tile in tiles:
+            for member in range(self.members):
+                yield Piece(self.number, part, tile, seed + member // TRANSFORMS, member)
 
     def pieces(self) -> Iterator[Piece]:
         """Every piece in plan order: part by part."""
@@ -183,11 +199,13 @@ class JobPlan:
             yield from self.pieces_of(part)
 
 
-def _workers(value: Any, device: torch.device, tiles: TilePlan | None) -> int:
-    if isinstance(value, str):  # "auto": tiles side by side on a CPU, else one at a time
-        if tiles is None or device.type != "cpu":
+def _workers(value: Any, device: torch.device, tiles: TilePlan | None, members: int) -> int:
+    """ "auto": tiles or ensemble members side by side on a CPU, else one at a time."""
+    if isinstance(value, str):
+        pieces = (1 if tiles is None else len(tiles)) * members
+        if pieces == 1 or device.type != "cpu":
             return 1
-        return max(1, min(torch.get_num_threads(), TILE_WORKERS, len(tiles)))
+        return max(1, min(torch.get_num_threads(), TILE_WORKERS, pieces))
     return int(value)
 
 
@@ -231,7 +249,17 @@ def make_plan(request: Request, number: int = 0) -> JobPlan:
     if request.fit_state is not None and tiles is not None:
         raise ValueError("_fit_state continues a whole-image run; pass tile=None")
     parts = tuple(stack.indices()) if stack is not None else (None,)
-    workers = _workers(o.workers, device, tiles)
+    workers = _workers(o.workers, device, tiles, o.ensemble)
+    psf = None
+    if request.psf is not None:
+        from ..psf import resample_psf
+
+        psf = resample_psf(request.psf, request.factor)
+        if tiles is not None and max(request.psf.shape[-2:]) > tiles.tile // 2:
+            raise ValueError(
+                f"the PSF {request.psf.shape} is too large for tiles of {tiles.tile} px: give a "
+                "larger tile (at least twice the PSF) or tile=None"
+            )
     return JobPlan(
         request=request,
         number=number,
@@ -244,4 +272,6 @@ def make_plan(request: Request, number: int = 0) -> JobPlan:
         device=device,
         workers=workers,
         threads=thread_share(workers, device),
+        psf=psf,
+        members=o.ensemble,
     )

@@ -62,6 +62,25 @@ def _check_dtype(dtype: np.dtype) -> None:
         raise TypeError(f"image has dtype {dtype}; expected an integer or float array")
 
 
+def _check_psf(
+    psf: Any, shape: tuple[int, ...], stack: StackLayout | None, channel_axis: int | None
+) -> np.ndarray:
+    """The PSF checked against the image's spatial axes, normalised (float32, sum 1)."""
+    from ..psf import check_psf
+
+    if stack is None:
+        spatial = tuple(n for i, n in enumerate(shape) if i != channel_axis)
+        return check_psf(psf, 2, spatial)
+    if stack.mode == "volume":
+        return check_psf(psf, 3, tuple(stack.size(a) for a in "ZYX"))
+    values = np.asarray(psf)
+    if values.ndim == 3 and values.shape[0] > 1:
+        raise ValueError(
+            "a 3D PSF blurs along Z too: it needs mode='volume' (slices take a 2D PSF)"
+        )
+    return check_psf(values, 2, (stack.size("Y"), stack.size("X")))
+
+
 def make_request(
     image: Any,
     *,
@@ -85,6 +104,11 @@ def make_request(
         raise ValueError("factor is only used for task='super_resolve' (or 'deconvolve')")
     if task != "deconvolve" and psf is not None:
         raise ValueError("psf is only used for task='deconvolve'")
+    if opts.stop == "sure" and task != "denoise":
+        raise ValueError(
+            "stop='sure' estimates the error of a denoised image: it needs task='denoise'; "
+            "use 'validation' or 'auto'"
+        )
     if opts.stop == "discrepancy" and (task != "denoise" or opts.tv_weight):
         raise ValueError(
             "stop='discrepancy' compares the data term with its value at the truth, which is "
@@ -122,6 +146,9 @@ def make_request(
         channel_axis = _channel_axis(len(shape), channel_axis)
         if mask is not None:
             known = prepare_mask(mask, shape, channel_axis)
+    checked_psf = None
+    if psf is not None:
+        checked_psf = _check_psf(psf, shape, stack, channel_axis)
     return Request(
         task=task,
         image=image,
@@ -131,7 +158,7 @@ def make_request(
         known=known,
         mask=raw_mask,
         factor=scale,
-        psf=None if psf is None else np.asarray(psf),
+        psf=checked_psf,
         name=name,
         fit_state=fit_state,
     )

@@ -65,7 +65,7 @@ def _tasks(
                     raise
                 job.fail(k, None, err)
                 continue
-            job.prepare(k, data)
+            mosaic = None
             if plan.tiles is not None:
                 shown = None
                 if plan.tiles.factor == 1:
@@ -73,13 +73,14 @@ def _tasks(
                         data.source, data.channel_axis, data.known, *data.value_range
                     )
                 channels = 1 if data.channel_axis is None else data.source.shape[data.channel_axis]
-                job.mosaics[k] = Mosaic(plan.tiles, channels, shown)
+                mosaic = Mosaic(plan.tiles, channels, shown)
+            job.prepare(k, data, mosaic)
             for piece in plan.pieces_of(k):
                 if halt():
                     return
                 if piece.tile is None:
                     unit, known = data.unit, data.known
-                else:
+                elif piece.member == 0:  # a tile is read once for all its members
                     region = job.mosaics[k].regions[piece.tile]
                     unit, known = tile_input(data, region, job.warned, f"tile {piece.tile + 1}")
                     job.mosaics[k].show(piece.tile, unit)
@@ -98,6 +99,7 @@ def _tasks(
                     rule=copy.deepcopy(plan.rule),  # pieces may run at once: each its own
                     threads=plan.threads,
                     fit_state=request.fit_state,
+                    psf=plan.psf,
                 )
         job.issued = True
         if not job.prepared and request.stack is not None and not job.failures:

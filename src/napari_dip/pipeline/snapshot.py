@@ -49,6 +49,9 @@ class Snapshot:
     why each finished part stopped, ``failures`` which pieces failed and why.
 
     ``progress`` (0 to 1) is the share of the run done, for a bar with a fixed end.
+    ``estimated_psnr`` is what the held-out pixels of a self-validating denoising run predict
+    (dB against the dtype's range for integers, the image's range for floats), without ground
+    truth; None otherwise.
 
     ``estimate``, ``average`` and ``best`` are the current part — the image, or the slice,
     frame or volume that reported, at ``index`` in the stack — as float32: the network's
@@ -85,7 +88,9 @@ class Snapshot:
     pieces_running: int = 0
     reasons: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()
+    estimated_psnr: float | None = None
     view: PartView | None = field(default=None, repr=False)
+    spread: np.ndarray | None = field(default=None, repr=False)
     stack: StackView | None = field(default=None, repr=False)
 
     @property
@@ -122,6 +127,16 @@ class Snapshot:
         if self.stack is None:
             return self.piece_result()
         return to_dtype(self.stack.compose(), self.dtype)
+
+    def uncertainty(self) -> np.ndarray | None:
+        """The result's per-pixel standard deviation (float32, the input's units): the
+        spread of the ensemble members of every part finished so far (0 elsewhere); None
+        without an ensemble."""
+        if self.stack is not None:
+            if not any(s is not None for s in self.stack.spreads):
+                return None
+            return self.stack.compose_spread()
+        return None if self.spread is None else self.spread.copy()
 
     def piece_result(self) -> np.ndarray:
         """The current part's chosen estimate in the input's dtype (a plain image: all of it)."""

@@ -45,6 +45,8 @@ from .base import KEEP, FixedBudget, StopRule
 from .discrepancy import Discrepancy, expected_half_deviance, noise_level
 from .groups import FirstOf, Panel
 from .sharpness import SharpnessRatio, blurriness, sharpness
+from .sure import Sure
+from .validation import SelfValidation
 from .variance import ExponentialVariance, WindowedVariance
 
 __all__ = [
@@ -55,8 +57,10 @@ __all__ = [
     "FirstOf",
     "FixedBudget",
     "Panel",
+    "SelfValidation",
     "SharpnessRatio",
     "StopRule",
+    "Sure",
     "WindowedVariance",
     "blurriness",
     "expected_half_deviance",
@@ -85,6 +89,8 @@ RULES = {
     "emv": ExponentialVariance,
     "sharpness": SharpnessRatio,
     "discrepancy": Discrepancy,
+    "validation": SelfValidation,
+    "sure": Sure,
     "budget": FixedBudget,
 }
 # "auto" is ES-WMV and the discrepancy principle, whichever stops first. Alone, ES-WMV waits

@@ -19,6 +19,8 @@ class StopRule:
     """
 
     name = "rule"
+    wants_validation = False  # whether the fit should hold pixels out for this rule
+    wants_members = False  # whether the rule looks at every member of a lock-step ensemble
 
     def __init__(self, *, keep: str = "average", check_every: int = 10) -> None:
         if keep not in KEEP:
@@ -43,6 +45,8 @@ class StopRule:
         self._best: torch.Tensor | None = None
         self._best_step: int | torch.Tensor | None = None
         self._loss: torch.Tensor | None = None
+        self._validation: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._members: torch.Tensor | None = None
         self._latest: torch.Tensor | None = None  # see _remember
         self._latest_step = 0
 
@@ -94,13 +98,19 @@ class StopRule:
         estimate: torch.Tensor,
         average: torch.Tensor,
         loss: torch.Tensor | None = None,
+        validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+        members: torch.Tensor | None = None,
     ) -> None:
-        """Watch the output of ``step`` (and its data term ``loss``, a 0-d device tensor);
-        device work only, no host sync."""
+        """Watch the output of ``step`` (and its data term ``loss``, a 0-d device tensor, the
+        held-out data term and squared error of the average when the problem holds pixels
+        out, and the members' averages of a lock-step ensemble); device work only, no host
+        sync."""
         if self.triggered:
             return
         self._step = step
         self._loss = loss
+        self._validation = validation
+        self._members = members
         keep = estimate if self.keep == "estimate" else average
         score = self._observe(step, estimate.detach(), keep.detach())
         if score is not None:

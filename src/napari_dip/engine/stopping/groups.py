@@ -36,11 +36,35 @@ class _Group(StopRule):
         estimate: torch.Tensor,
         average: torch.Tensor,
         loss: torch.Tensor | None = None,
+        validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+        members: torch.Tensor | None = None,
     ) -> None:
         if self.triggered:
             return
         for rule in self.rules:
-            rule.observe(step, estimate, average, loss)
+            rule.observe(step, estimate, average, loss, validation, members)
+
+    @property
+    def wants_members(self) -> bool:  # type: ignore[override]
+        return any(rule.wants_members for rule in getattr(self, "rules", []))
+
+    @property
+    def wants_validation(self) -> bool:  # type: ignore[override]
+        return any(rule.wants_validation for rule in getattr(self, "rules", []))
+
+    @property
+    def estimated_mse(self) -> float | None:
+        """The first member's estimate of the result's error, if a member makes one."""
+        for rule in self.rules:
+            value = getattr(rule, "estimated_mse", None)
+            if value is not None:
+                return value
+        return None
+
+    @property
+    def share(self) -> float:
+        """The held-out share of the first member that holds pixels out."""
+        return next(r.share for r in self.rules if r.wants_validation)  # type: ignore[attr-defined]
 
 
 class FirstOf(_Group):

@@ -1,9 +1,9 @@
-"""Pure layer geometry for the plugin: which 2D plane to restore and where its result goes.
+"""Pure layer geometry: which plane or stack of a layer to restore and where its result goes.
 
-Kept free of Qt and torch so it is cheap to import and easy to test. The restoration works on
-one 2D plane (greyscale, or RGB with the colour axis last); for layers with more dimensions
-that is the plane the viewer currently shows, and the result keeps the layer's number of
-dimensions with length 1 along the other axes, translated so it sits exactly on that slice.
+Free of Qt and torch, so it is cheap to import and easy to test. A plane restore works on the
+2D plane (greyscale, or RGB with the colour axis last) the viewer shows; its result keeps the
+layer's number of dimensions with length 1 along the other axes, translated so it sits exactly
+on that slice. A stack restore keeps the layer's geometry, Y and X refined by the factor.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def layer_axes(layer: Layer, override: str = "") -> str:
     """Axes letters (``TZCYX``) of ``layer.data``: ``override`` when given, else guessed from
     the layer's ``rgb`` flag and ``axis_labels`` (see :func:`napari_dip._axes.axes_from_labels`).
     """
-    from ._axes import axes_from_labels, check_axes
+    from .._axes import axes_from_labels, check_axes
 
     ndim = len(layer.data.shape)
     if override.strip():

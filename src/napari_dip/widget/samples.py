@@ -1,4 +1,5 @@
-"""Sample data for File ▸ Open Sample: offline (scikit-image's bundled camera) and seeded.
+"""napari's sample data (File ▸ Open Sample ▸ Deep Image Prior): offline (scikit-image's
+bundled camera, a synthetic cell stack) and seeded.
 
 Each sample also adds the clean image, hidden, so a result can be compared with the truth.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import samples
+from .. import samples
 
 __all__ = ["damaged_sample", "low_resolution_sample", "noisy_sample", "photon_limited_sample"]
 

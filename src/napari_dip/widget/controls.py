@@ -1,0 +1,94 @@
+"""The form's controls: labels and tooltips from :data:`napari_dip.options.OPTIONS`, and the
+few helpers that make and read them.
+
+A tooltip is the option's help text (shared with the CLI's ``--help`` and the API docs), what
+each of its choices does, and a line of this widget's own: when to change it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from magicgui.widgets import ComboBox
+from magicgui.widgets import Widget as MagicWidget
+from qtpy.QtCore import Qt
+
+from ..options import OPTIONS, Choice
+
+__all__ = ["WHEN", "auto_int", "combo", "label_of", "option", "tooltip_of"]
+
+# Widget labels for options whose names read badly (used until options.Option has a label).
+_LABELS = {
+    "lr": "learning rate",
+    "perturb_std": "input noise",
+    "tv_weight": "TV weight",
+    "tile": "tile size",
+}
+# When to change each advanced option: the line under its help text in the tooltip.
+WHEN = {
+    "preset": "the quality choice sets it; pick another to try a variant network",
+    "steps": "raise it when a run ends with 'step budget reached' and still improved; "
+    "lower it to cap the time",
+    "stop": "try 'wmv' when the automatic stop ends too early (the result stays noisy); "
+    "'none' runs every step, e.g. to compare",
+    "seed": "change it to see how much a result depends on the random start",
+    "device": "pick one of several GPUs, or the CPU when a GPU runs out of memory",
+    "precision": "float32 to compare exactly or when a result looks off",
+    "update_every": "lower it to watch closely, raise it to save a little time on big images",
+    "lr": "lower it when the loss jumps about or the result collapses; rarely needed",
+    "perturb_std": "raise it a little when the result keeps a fine noise; 0 turns it off",
+    "tv_weight": "a little (e.g. 0.01) for piecewise-flat images; it also smooths texture",
+    "noise": "Poisson for photon counts (low-light fluorescence), Poisson–Gaussian when the "
+    "camera adds read noise",
+    "gain": "give it when you know the camera (data sheet, calibration)",
+    "offset": "give it when you know the camera's dark level",
+    "read_noise": "give it when you know the camera's read noise",
+    "tile": "a smaller side when a big image runs out of memory, a larger one if tile edges "
+    "show; 'none' fits the image whole",
+    "workers": "1 fits one tile at a time (least memory); more, to use more cores",
+}
+
+
+def label_of(name: str) -> str:
+    return getattr(OPTIONS[name], "label", None) or _LABELS.get(name, name.replace("_", " "))
+
+
+def tooltip_of(name: str, choices: tuple[Choice, ...] = ()) -> str:
+    """The option's help text, what each choice does and when to change it."""
+    entry = OPTIONS[name]
+    lines = [entry.help[:1].upper() + entry.help[1:] + "."]
+    lines += [f"• {c.label}: {c.help}" for c in choices or entry.choices]
+    if name in WHEN:
+        lines.append(f"When to change it: {WHEN[name]}.")
+    return "\n".join(lines)
+
+
+def auto_int(name: str, text: str, none: bool = False) -> int | str | None:
+    """A text box's ``auto``, ``none`` (where allowed) or whole number."""
+    word = str(text).strip().lower()
+    if word in ("", "auto", "0"):
+        return "auto"
+    if none and word == "none":
+        return None
+    try:
+        return int(word)
+    except ValueError:
+        allowed = "'auto', 'none' or" if none else "'auto' or"
+        raise ValueError(
+            f"{label_of(name)} must be {allowed} a whole number, got {text!r}"
+        ) from None
+
+
+def combo(label: str, choices: tuple[Choice, ...], value: str, tooltip: str) -> ComboBox:
+    """A drop-down of ``choices``: their labels shown, their names as values, their help on
+    hover."""
+    box = ComboBox(label=label, choices=[(c.label, c.name) for c in choices], value=value)
+    box.tooltip = tooltip
+    for i, choice in enumerate(choices):
+        box.native.setItemData(i, choice.help, Qt.ItemDataRole.ToolTipRole)
+    return box
+
+
+def option(name: str, kind: type, **kwargs: Any) -> MagicWidget:
+    """A control of ``kind`` for run option ``name``, labelled and explained from OPTIONS."""
+    return kind(label=label_of(name), tooltip=tooltip_of(name), **kwargs)
