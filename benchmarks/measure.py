@@ -8,6 +8,7 @@ one call's figure is not hidden by whatever ran earlier in the same process.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import os
 import pickle
@@ -102,6 +103,14 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
 
+def last(snapshots: Any) -> Any:
+    """The last of ``snapshots`` (a run's final Snapshot), consuming them; an error if none came."""
+    final = collections.deque(snapshots, maxlen=1)
+    if not final:
+        raise RuntimeError("the run gave no snapshot")
+    return final[0]
+
+
 def peak_memory_mb(target: str, *args: Any, paths: Sequence[str] = (), **kwargs: Any) -> float:
     """Peak resident memory (MiB) of ``module:function(*args, **kwargs)`` run in a fresh process.
 
@@ -168,3 +177,57 @@ def write_table(path: str, rows: Sequence[dict], **options: Any) -> str:
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return text
+
+
+def row_text(row: dict) -> str:
+    """One result row as a line for the terminal."""
+    return " · ".join(f"{k} {_cell(v, None)}" for k, v in row.items() if v not in (None, ""))
+
+
+def record(
+    name: str,
+    title: str,
+    rows: Sequence[dict],
+    notes: Sequence[str] = (),
+    plots: Sequence[dict] = (),
+    folder: str | None = None,
+) -> dict:
+    """Write a benchmark's result as ``benchmarks/results/NAME.json`` (the format the docs
+    render: name, title, command, date, machine, columns, rows, notes, plots) and a markdown
+    table beside it; return the record."""
+    import json
+    from pathlib import Path
+
+    columns = list(rows[0].keys()) if rows else []
+    out = {
+        "name": name,
+        "title": title,
+        "command": "python -m benchmarks " + " ".join(sys.argv[1:]),
+        "date": datetime.date.today().isoformat(),
+        "machine": _machine(),
+        "columns": columns,
+        "rows": [[_plain(r.get(c)) for c in columns] for r in rows],
+        "notes": list(notes),
+        "plots": list(plots),
+    }
+    where = Path(folder or Path(__file__).parent / "results")
+    where.mkdir(parents=True, exist_ok=True)
+    (where / f"{name}.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+    (where / f"{name}.md").write_text(
+        table(rows, columns, command=out["command"], note="\n\n".join(notes))
+    )
+    return out
+
+
+def _machine() -> str:
+    """The machine in a few words: cores and architecture."""
+    return f"{os.cpu_count()} CPU cores, {platform.machine()} {platform.processor()}".strip()
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly cell: numpy scalars as Python numbers, floats rounded."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return round(value, 4)
+    return value

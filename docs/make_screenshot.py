@@ -1,7 +1,10 @@
 """Make the README screenshot: the noisy sample denoised with the Denoise dock's defaults.
 
 Run under Xvfb:  xvfb-run -a -s "-screen 0 1280x1024x24" python docs/make_screenshot.py out.png
-(``--advanced`` also unfolds the Advanced section, to look at every control.)
+(``--advanced`` also unfolds the Advanced section, to look at every control;
+``--uncertainty`` makes docs/images/uncertainty.png instead: the same run at the *fast*
+quality on a 128² crop with an uncertainty map from an ensemble of 2: input, result and σ
+one above the other.)
 """
 
 from __future__ import annotations
@@ -25,14 +28,23 @@ def save_small(picture: Image.Image, target: str) -> None:
     picture.quantize(palette=palette, dither=Image.Dither.NONE).save(target, optimize=True)
 
 
-def main(path: str, advanced: bool = False) -> None:
+def main(path: str, advanced: bool = False, uncertainty: bool = False) -> None:
     viewer = napari.Viewer(title="napari-dip")
     viewer.window._qt_window.resize(1280, 900)  # the screenshot's size
-    viewer.open_sample("napari-dip", "noisy")
-    viewer.layers.remove("camera (clean)")  # keep the grid to input | result
+    if uncertainty:  # a 128² crop: no tiles, and a few minutes for the two members
+        from napari_dip import samples
+
+        viewer.add_image(samples.noisy(sigma=25, size=128, seed=0)[0], name="camera (noisy)")
+    else:
+        viewer.open_sample("napari-dip", "noisy")
+        viewer.layers.remove("camera (clean)")  # keep the grid to input | result
     _, widget = viewer.window.add_plugin_dock_widget("napari-dip", "Denoise")
     widget.form.update_every.value = 100  # otherwise the defaults: quality 'balanced'
-    if advanced:
+    if uncertainty:
+        widget.form.quality.value = "fast"
+        widget.form.uncertainty.value = True
+        widget.form.ensemble.value = 2
+    if advanced or uncertainty:
         widget.form.advanced.expand(animate=False)
 
     def when(done, then) -> None:
@@ -48,7 +60,9 @@ def main(path: str, advanced: bool = False) -> None:
         timer.start(100)
 
     def shoot() -> None:
-        viewer.grid.enabled = True  # input and result side by side
+        viewer.grid.enabled = True  # input and result (and σ) side by side
+        if uncertainty:
+            viewer.grid.shape = (3, 1)  # the canvas is tall: one above the other
         viewer.reset_view()
         QTimer.singleShot(1500, lambda: take(path))
 
@@ -67,5 +81,8 @@ def main(path: str, advanced: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--advanced"]
-    main(args[0] if args else "docs/screenshot.png", advanced="--advanced" in sys.argv)
+    flags = {"--advanced", "--uncertainty"}
+    args = [a for a in sys.argv[1:] if a not in flags]
+    sigma = "--uncertainty" in sys.argv
+    default = "docs/images/uncertainty.png" if sigma else "docs/screenshot.png"
+    main(args[0] if args else default, advanced="--advanced" in sys.argv, uncertainty=sigma)

@@ -16,7 +16,7 @@ def test_manifest_is_installed_and_valid() -> None:
     assert manifest.name == "napari-dip"
     assert manifest.display_name == "Deep Image Prior"
     widgets = {w.display_name for w in manifest.contributions.widgets or []}
-    assert widgets == {"Denoise", "Inpaint", "Super-resolve"}
+    assert widgets == {"Denoise", "Inpaint", "Super-resolve", "Deconvolve"}
     for command in manifest.contributions.commands or []:
         assert command.python_name.startswith("napari_dip.widget")  # the napari face's package
     manifest.validate_imports()
@@ -29,6 +29,7 @@ def test_manifest_is_installed_and_valid() -> None:
         (layer_samples.damaged_sample, ["image", "labels", "image"]),
         (layer_samples.low_resolution_sample, ["image", "image"]),
         (layer_samples.photon_limited_sample, ["image", "image"]),
+        (layer_samples.blurred_sample, ["image", "image", "image"]),
     ],
 )
 def test_samples_are_seeded_layer_data(loader, kinds) -> None:

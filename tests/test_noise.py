@@ -184,7 +184,8 @@ def test_cli_noise_flags(tmp_path: Path, capsys, one_torch_thread) -> None:
     result = tifffile.imread(out)
     assert result.dtype == np.uint16 and result.shape == noisy.shape
     assert main([*argv, "--normalize", "0.1,99.9"]) == 0  # estimated camera, percentiles
-    bad = ["denoise", str(source), "-o", str(tmp_path / "bad.tif"), "--gain", "2", *fast]
+    bad = ["denoise", str(source), "-o", str(tmp_path / "bad.tif"), "--noise", "gaussian"]
+    bad += ["--gain", "2", *fast]
     assert main(bad) == 1
     assert "only apply to noise='poisson'" in capsys.readouterr().err
     assert not (tmp_path / "bad.tif").exists()
@@ -195,7 +196,7 @@ def test_poisson_loss_at_least_as_good_as_mse_on_photon_counts(one_torch_thread)
     noisy, clean = samples.photon_limited((48, 48), photons=5, gain=1.0, offset=100.0, seed=0)
     span = float(clean.max() - clean.min())
     common = {"stop": "none", "steps": 150, "device": "cpu", "seed": 0, "precision": "float32"}
-    mse = napari_dip.denoise(noisy, **common)
+    mse = napari_dip.denoise(noisy, noise="gaussian", **common)
     poisson = napari_dip.denoise(noisy, noise="poisson", gain=1.0, offset=100.0, **common)
     before = psnr(clean, noisy, span)
     after_mse, after_poisson = psnr(clean, mse, span), psnr(clean, poisson, span)
@@ -214,7 +215,8 @@ def test_the_camera_parameters_used_are_reported(tmp_path: Path, capsys, one_tor
         assert last.camera == NoiseParams(2.5, 80.0, 0.5), options
     estimated = list(napari_dip.restore_steps(noisy[0], noise="poisson", **quick))[-1].camera
     assert estimated.gain == pytest.approx(2.5, rel=0.3)
-    assert list(napari_dip.restore_steps(noisy[0], **quick))[-1].camera is None  # Gaussian
+    gaussian = napari_dip.restore_steps(noisy[0], noise="gaussian", **quick)
+    assert list(gaussian)[-1].camera is None
 
     source = tmp_path / "counts.tif"
     tifffile.imwrite(source, noisy[0])
@@ -233,3 +235,15 @@ def test_photon_limited_sample_opens_in_viewer(make_napari_viewer_proxy) -> None
     assert noisy.data.shape == clean.data.shape == (16, 128, 128)
     assert noisy.data.dtype == np.uint16 and not clean.visible
     assert noisy.metadata == {"gain": 1.0, "offset": 100.0, "noise": "poisson"}
+
+
+def test_auto_noise_picks_the_model_the_image_shows(one_torch_thread) -> None:
+    """noise='auto' (the default): photon counts get the Poisson–Gaussian model with the
+    camera estimated, a σ-noised image the Gaussian one; the snapshot says which."""
+    stack, _ = samples.photon_limited((2, 64, 64), photons=20, seed=0)
+    noisy, _ = samples.noisy(sigma=25, size=64)
+    run = {"steps": 2, "stop": "none", "device": "cpu"}
+    photon = list(napari_dip.restore_steps(stack, axes="ZYX", **run))[-1]
+    grey = list(napari_dip.restore_steps(noisy, **run))[-1]
+    assert photon.noise == "poisson-gaussian" and photon.camera is not None
+    assert grey.noise == "gaussian" and grey.camera is None

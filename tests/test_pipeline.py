@@ -220,3 +220,29 @@ def test_bad_data_in_the_first_part_raises_at_once():
         napari_dip.denoise(np.full((16, 16), 3.0), steps=2, **RUN)
     with pytest.raises(ValueError, match="every slice of the image is constant"):
         napari_dip.denoise(np.zeros((2, 16, 16)), axes="ZYX", steps=2, **RUN)
+
+
+def test_a_piece_out_of_memory_is_retried_in_smaller_tiles(monkeypatch):
+    """An out-of-memory error (injected for pieces over 40 px) makes the run go again in
+    tiles half the size, and say so; the result is restored, not the input."""
+    import torch
+
+    from napari_dip.pipeline import executors
+
+    real = executors.fit_piece
+    sides: list[int] = []
+
+    def tight(task, should_stop):
+        sides.append(task.unit.shape[-1])
+        if task.unit.shape[-1] > 40:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        yield from real(task, should_stop)
+
+    monkeypatch.setattr(executors, "fit_piece", tight)
+    noisy, _ = samples.noisy(sigma=25, size=64)
+    with pytest.warns(RuntimeWarning, match="retried in tiles of 32 px"):
+        snaps = list(restore_steps(noisy, tile=None, steps=3, **RUN))
+    last = snaps[-1]
+    assert sides[0] == 64 and set(sides[1:]) == {32}
+    assert last.notes == ("out of memory: retried in tiles of 32 px",) and not last.failures
+    assert last.tiles > 1 and not np.array_equal(last.result(), noisy)

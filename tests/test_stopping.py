@@ -317,6 +317,19 @@ def test_expected_half_deviance_matches_the_poisson_sum():
     assert float(expected_half_deviance(torch.tensor([1e6]))[0]) == pytest.approx(0.5, abs=1e-3)
 
 
+def zero_data_term(rule, problem, steps: int = 100) -> int | None:
+    """Prepare ``rule`` for ``problem`` as the fit loop does, feed it ``steps`` steps of a zero
+    data term, asking it at every check step; the step it stopped at (None: it never did)."""
+    rule.reset()
+    rule.prepare(problem)
+    x = torch.zeros(1, 32, 32)
+    for step in range(1, steps + 1):
+        rule.observe(step, x, x, torch.tensor(0.0))
+        if step % rule.check_every == 0 and rule.check(step):
+            return step
+    return None
+
+
 def test_discrepancy_acts_on_denoising_only():
     y = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))
     rule = Discrepancy()
@@ -331,13 +344,14 @@ def test_discrepancy_acts_on_denoising_only():
         Problem(y, tv_weight=0.01),
         Problem(torch.full((1, 1, 32, 32), 0.5)),  # no noise to be seen: σ̂ = 0
     )
-    for problem in inactive:
-        rule.prepare(problem)
-        assert not rule.active
-        xs = torch.zeros(100, 1, 32, 32)
-        for step in range(1, 101):  # a zero loss would stop an active rule at once
-            rule.observe(step, xs[step - 1], xs[step - 1], torch.tensor(0.0))
-            assert not rule.check(step) if step % 10 == 0 else True
+    # a zero data term stops an active rule: it reaches the level at min_step (50), then waits
+    # 10 % longer, to the check at step 60
+    active = Discrepancy()
+    assert zero_data_term(active, Problem(y)) == 60 and active.reached == 50
+    for problem in inactive:  # the same zero data term never stops an inactive rule
+        rule = Discrepancy()
+        assert zero_data_term(rule, problem) is None
+        assert not rule.active and rule.reached is None and rule.scores == []
     with pytest.raises(ValueError, match="factor"):
         Discrepancy(factor=0)
     with pytest.raises(ValueError, match="window"):

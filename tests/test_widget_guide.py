@@ -61,7 +61,9 @@ def test_the_first_screen_is_short_and_the_rest_is_folded_and_explained(
     assert advanced[:4] == ["preset", "stop", "steps", "update every"]
     assert "restore" not in advanced and "axes" not in advanced  # a 2D layer: no stack controls
     assert "keep every update as a stack layer" in advanced
-    # the camera is for the photon-count models only
+    # the camera is for the photon-count models only ("auto" may choose one)
+    assert form.noise.value == "auto" and form.estimate_camera.enabled
+    form.noise.value = "gaussian"
     assert not form.estimate_camera.enabled and not form.gain.enabled
     form.noise.value = "poisson"
     assert form.estimate_camera.enabled and not form.gain.enabled

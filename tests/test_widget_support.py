@@ -1,6 +1,9 @@
-"""Helpers the widget tests share (no tests here): set a dock's form, run it to its end."""
+"""Helpers the widget tests share (no tests here): set a dock's form, run it to its end,
+watch its progress texts and the threads a run leaves."""
 
 from __future__ import annotations
+
+import threading
 
 TIMEOUT_MS = 60_000
 
@@ -51,3 +54,19 @@ def watch_progress(widget) -> list[str]:
 
     widget.panel.show_snapshot = recording
     return texts
+
+
+def piece_threads() -> list[str]:
+    """The names of the pipeline's piece threads still alive."""
+    return [t.name for t in threading.enumerate() if t.name.startswith("napari-dip")]
+
+
+def threads_a_new_thread_gets() -> int:
+    """torch's thread count as a thread started now takes it up."""
+    import torch
+
+    seen: list[int] = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    return seen[0]

@@ -1,12 +1,11 @@
-"""The docks and their threads: runs side by side, back-pressure, a closed viewer, an input
-replaced mid-run, tiles fitted side by side and a lazy (dask) layer read tile by tile.
+"""The docks and their threads: runs side by side, back-pressure, an input replaced mid-run,
+tiles fitted side by side and a lazy (dask) layer read tile by tile (a closed viewer and the
+other stress cases: ``test_widget_stress.py``).
 
 Every viewer is a ``make_napari_viewer_proxy``: touching it off the main thread raises.
 """
 
 from __future__ import annotations
-
-import threading
 
 import numpy as np
 import pytest
@@ -14,8 +13,16 @@ from scipy import ndimage
 
 import napari_dip
 from conftest import dock
-from napari_dip import samples
-from test_widget_support import TIMEOUT_MS, assert_idle, configure, run_and_wait, watch_progress
+from napari_dip import psf, samples
+from test_widget_support import (
+    TIMEOUT_MS,
+    assert_idle,
+    configure,
+    piece_threads,
+    run_and_wait,
+    threads_a_new_thread_gets,
+    watch_progress,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -32,42 +39,35 @@ def texture() -> np.ndarray:
     return np.clip(clean + rng.normal(0, 20, clean.shape), 0, 255).astype(np.uint8)
 
 
-def _piece_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("napari-dip")]
-
-
-def _threads_a_new_thread_gets() -> int:
-    """torch's thread count as a thread started now takes it up."""
-    import torch
-
-    seen: list[int] = []
-    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
-    thread.start()
-    thread.join()
-    return seen[0]
-
-
-def test_two_docks_running_at_once_give_what_each_gives_alone(make_napari_viewer_proxy, qtbot):
+def test_three_docks_running_at_once_give_what_each_gives_alone(make_napari_viewer_proxy, qtbot):
     viewer = make_napari_viewer_proxy()
     noisy, _ = samples.noisy(sigma=25, size=32, seed=2)
     broken, mask, _ = samples.damaged(fraction=0.3, size=32, seed=1)
+    blurred = ndimage.gaussian_filter(samples.grey_crop(size=32).astype(np.float32), 1.5)
     viewer.add_image(noisy, name="noisy")
     viewer.add_image(broken, name="broken")
     viewer.add_labels(mask.astype(np.int32), name="holes")
+    viewer.add_image(blurred, name="blurred")
     denoise, inpaint = dock(viewer, "Denoise"), dock(viewer, "Inpaint")
+    deconvolve = dock(viewer, "Deconvolve")
     configure(denoise, image=viewer.layers["noisy"], stop="none", steps=15)
     configure(inpaint, image=viewer.layers["broken"], stop="none", steps=15)
-    denoise.run_button.click()
-    inpaint.run_button.click()
-    assert denoise.running and inpaint.running
-    qtbot.waitUntil(lambda: not (denoise.running or inpaint.running), timeout=TIMEOUT_MS)
+    configure(deconvolve, image=viewer.layers["blurred"], stop="none", steps=15)
+    for widget in (denoise, inpaint, deconvolve):
+        widget.run_button.click()
+    assert denoise.running and inpaint.running and deconvolve.running
+    qtbot.waitUntil(
+        lambda: not (denoise.running or inpaint.running or deconvolve.running), timeout=TIMEOUT_MS
+    )
 
     alone = napari_dip.denoise(noisy, steps=15, **RUN)
     np.testing.assert_array_equal(viewer.layers["noisy [denoised]"].data, alone)
     alone = napari_dip.inpaint(broken, mask, steps=15, **RUN)
     np.testing.assert_array_equal(viewer.layers["broken [inpainted]"].data, alone)
-    assert len(viewer.layers) == 5
-    for widget in (denoise, inpaint):
+    alone = napari_dip.deconvolve(blurred, psf.gaussian_psf(1.5), steps=15, **RUN)
+    np.testing.assert_array_equal(viewer.layers["blurred [deconvolved]"].data, alone)
+    assert len(viewer.layers) == 7
+    for widget in (denoise, inpaint, deconvolve):
         assert_idle(widget)
 
 
@@ -97,9 +97,7 @@ def test_updates_never_pile_up_while_the_main_thread_is_busy(
     assert out.metadata["step"] == 12
 
 
-def test_an_input_replaced_mid_run_is_left_alone_and_a_closed_viewer_stops_the_run(
-    make_napari_viewer_proxy, qtbot
-):
+def test_an_input_replaced_mid_run_is_left_alone(make_napari_viewer_proxy, qtbot):
     viewer = make_napari_viewer_proxy()
     noisy, _ = samples.noisy(size=32, seed=3)
     layer = viewer.add_image(noisy, name="img")
@@ -114,15 +112,7 @@ def test_an_input_replaced_mid_run_is_left_alone_and_a_closed_viewer_stops_the_r
     assert out.metadata["step"] == 20 and out.metadata["source"] == "img"
     np.testing.assert_array_equal(out.data, napari_dip.denoise(noisy, steps=20, **RUN))
     assert layer.data.shape == (20, 24)  # the new data is the user's, untouched
-
-    configure(widget, image=viewer.layers["img [denoised]"], steps=100_000)
-    widget.run_button.click()
-    qtbot.waitUntil(lambda: "img [denoised] [denoised]" in viewer.layers, timeout=TIMEOUT_MS)
-    job = widget._job
-    viewer.close()  # mid-run
-    assert job.stop.is_set()
-    qtbot.waitUntil(job.done.is_set, timeout=TIMEOUT_MS)  # its generator ended, threads joined
-    assert not _piece_threads()
+    assert_idle(widget)
 
 
 def _tiled_denoise_widget(viewer, data, steps: int, workers: int = 1):
@@ -163,5 +153,5 @@ def test_stop_ends_tiles_running_side_by_side(make_napari_viewer_proxy, qtbot, t
     assert np.abs(out.data[:40, :40].astype(float) - texture[:40, :40]).mean() > 5  # restored
     np.testing.assert_array_equal(out.data[TILE:, TILE:], texture[TILE:, TILE:])  # not begun
     np.testing.assert_array_equal(viewer.layers["big"].data, texture)
-    assert not _piece_threads()
-    assert _threads_a_new_thread_gets() == 1  # torch's default is the caller's count again
+    assert not piece_threads()
+    assert threads_a_new_thread_gets() == 1  # torch's default is the caller's count again

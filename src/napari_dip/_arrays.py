@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "Layout",
+    "check_mask_values",
     "from_unit",
     "intensity_range",
     "pad_reflect",
@@ -23,6 +24,7 @@ __all__ = [
 
 Normalize = tuple[float, float] | None
 SATURATED_WARN_FRACTION = 0.01  # warn when this share of pixels lies in plateaus at the maximum
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the engine computes in float32
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ def _channel_axis(ndim: int, channel_axis: int | None) -> int | None:
                 "multichannel 2D image, or axes (e.g. axes='ZYX') for a stack or volume"
             )
         try:
+            if isinstance(channel_axis, bool):
+                raise TypeError
             axis = operator.index(channel_axis)
         except TypeError:
             raise TypeError(f"channel_axis must be an integer, got {channel_axis!r}") from None
@@ -108,6 +112,12 @@ def intensity_range(
         lo, hi = float(values.min()), float(values.max())
     else:
         lo, hi = (float(v) for v in np.percentile(values, normalize))
+    reach = max(abs(lo), abs(hi))
+    if reach > FLOAT32_MAX:
+        raise ValueError(
+            f"{what} has values of magnitude {reach:.3g}, beyond float32's range (±3.4e38) in "
+            "which the network computes: rescale it"
+        )
     if not hi > lo:
         if normalize is None or float(values.max()) == float(values.min()):
             raise ConstantImageError(
@@ -195,14 +205,7 @@ def prepare_mask(
     mask: np.ndarray, image_shape: tuple[int, ...], channel_axis: int | None
 ) -> np.ndarray:
     """Turn a user mask (nonzero = missing) into ``(C or 1, H, W)`` bool of *known* pixels."""
-    if not isinstance(mask, np.ndarray):
-        mask = np.asarray(mask)
-    if mask.dtype != bool and not (
-        np.issubdtype(mask.dtype, np.integer) or np.issubdtype(mask.dtype, np.floating)
-    ):
-        raise TypeError(f"mask has dtype {mask.dtype}; expected bool, integer or float")
-    if np.issubdtype(mask.dtype, np.floating) and not np.all(np.isfinite(mask)):
-        raise ValueError("mask contains NaN or infinite values")
+    mask = check_mask_values(mask)
     spatial = (
         image_shape
         if channel_axis is None
@@ -220,6 +223,23 @@ def prepare_mask(
     if not known.any():
         raise ValueError("the mask marks every pixel as missing: nothing is known to restore from")
     return known
+
+
+def check_mask_values(mask: object) -> np.ndarray:
+    """``mask`` as an array of bool, integer or float values without NaN; a ``TypeError`` or
+    ``ValueError`` naming the mask otherwise (its shape is checked against the image elsewhere)."""
+    if not isinstance(mask, np.ndarray):
+        try:
+            mask = np.asarray(mask)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"mask cannot be read as an array ({err})") from None
+    if mask.dtype != bool and not (
+        np.issubdtype(mask.dtype, np.integer) or np.issubdtype(mask.dtype, np.floating)
+    ):
+        raise TypeError(f"mask has dtype {mask.dtype}; expected bool, integer or float")
+    if np.issubdtype(mask.dtype, np.floating) and not np.all(np.isfinite(mask)):
+        raise ValueError("mask contains NaN or infinite values")
+    return mask
 
 
 def pad_reflect(
@@ -272,10 +292,28 @@ def from_unit(chw: np.ndarray, layout: Layout) -> np.ndarray:
     return np.moveaxis(values, 0, layout.channel_axis)
 
 
+def _float_bounds(dtype: np.dtype) -> tuple[float, float]:
+    """The widest float64 interval whose every value casts into integer ``dtype``: float64
+    rounds the maximum of a 32- or 64-bit type up, out of its range (2**31 for int32)."""
+    info = np.iinfo(dtype)
+    low, high = float(info.min), float(info.max)
+    if int(high) > info.max:
+        high = float(np.nextafter(high, 0.0))
+    return low, high
+
+
 def to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Cast to ``dtype``: integers are rounded and clipped to the type's range."""
+    """Cast to ``dtype``: integers are rounded and clipped to the type's range, floats clipped
+    to theirs (never wrapped around or turned infinite)."""
     dtype = np.dtype(dtype)
+    values = np.asarray(values)
     if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+        low, high = _float_bounds(dtype)
+        if dtype.itemsize >= 4:  # float32 rounds these bounds out of range: clip in float64
+            values = values.astype(np.float64)
+        return np.clip(np.rint(values), low, high).astype(dtype)
+    wider = np.issubdtype(values.dtype, np.floating) and values.dtype.itemsize > dtype.itemsize
+    if np.issubdtype(dtype, np.floating) and wider:
+        info = np.finfo(dtype)
+        return np.clip(values, float(info.min), float(info.max)).astype(dtype)
     return values.astype(dtype)

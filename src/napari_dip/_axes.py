@@ -154,16 +154,20 @@ class StackLayout:
     def piece_mask(self, mask: np.ndarray, index: tuple) -> np.ndarray:
         """The part of a stack's ``mask`` for the piece at ``index``: the mask has the image's
         shape, its shape without ``C``, or is one ``(Y, X)`` mask for every piece. Raises
-        ``ValueError`` naming the shapes that would do."""
+        ``ValueError`` naming the shapes that would do; ``TypeError``/``ValueError`` for a mask
+        that is not bool, integer or float, or holds NaN."""
+        from ._arrays import check_mask_values
+
         shape, axes = self.shape, self.axes
         no_c = tuple(n for a, n in zip(axes, shape, strict=True) if a != "C")
         yx = tuple(n for a, n in zip(axes, shape, strict=True) if a in "YX")
         if mask.shape == shape:
-            return np.asarray(mask[index])
+            return check_mask_values(np.asarray(mask[index]))
         if "C" in axes and mask.shape == no_c:
-            return np.asarray(mask[tuple(i for a, i in zip(axes, index, strict=True) if a != "C")])
+            part = mask[tuple(i for a, i in zip(axes, index, strict=True) if a != "C")]
+            return check_mask_values(np.asarray(part))
         if mask.shape == yx:
-            return mask
+            return check_mask_values(mask)
         wanted = " or ".join(str(s) for s in dict.fromkeys((shape, no_c, yx)))
         raise ValueError(f"mask shape {mask.shape} does not match the image: expected {wanted}")
 
@@ -192,9 +196,15 @@ class StackLayout:
 
 
 def stack_layout(shape: Sequence[int], axes: object, mode: object = "slices") -> StackLayout:
-    """Check ``axes`` and ``mode`` for an array of ``shape``; ``"volume"`` needs a ``Z`` axis
-    with at least 2 slices."""
+    """Check ``axes`` and ``mode`` for an array of ``shape`` (no axis of length 0);
+    ``"volume"`` needs a ``Z`` axis with at least 2 slices."""
     letters = check_axes(axes, shape)
+    empty = [a for a, n in zip(letters, shape, strict=True) if n == 0]
+    if empty:
+        raise ValueError(
+            f"image is empty along axis {', '.join(empty)} (shape {tuple(shape)}, axes "
+            f"{letters!r}): nothing to restore"
+        )
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose 'slices' or 'volume'")
     if mode == "volume":

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NOISE_MODELS", "NoiseParams", "estimate_noise", "noise_terms"]
+__all__ = ["NOISE_MODELS", "NoiseParams", "choose_noise", "estimate_noise", "noise_terms"]
 
 NOISE_MODELS = ("gaussian", "poisson", "poisson-gaussian")
+# noise="auto" takes the photon-count model when the fitted noise variance at the bright end
+# of the image is at least this many times the variance at its dark end.
+PHOTON_RATIO = 1.5
 _BLOCK = 8  # side of the patches whose mean and noise variance the fit uses
 _BINS = 16  # intensity bins (at most), each giving one robust (mean, variance) point
 _PER_BIN = 8  # patches a bin needs at least
@@ -179,6 +182,42 @@ def estimate_noise(
     if read_noise is None:
         read_noise = math.sqrt(max(b + gain * offset, 0.0))
     return NoiseParams(float(gain), float(offset), float(read_noise))
+
+
+def choose_noise(
+    values: np.ndarray, known: np.ndarray | None = None, given: bool = False
+) -> tuple[str, str]:
+    """``noise="auto"``: the model the image's own noise calls for, and why.
+
+    The mean–variance points of :func:`estimate_noise` (bins near an integer type's limits,
+    where clipping shrinks the variance, left out) are fitted with a line: noise whose
+    variance grows with the intensity (by ``PHOTON_RATIO`` or more across the image's range)
+    is photon noise — ``"poisson-gaussian"``; flat variance is ``"gaussian"``. Camera
+    parameters given (``given``) mean photon counts.
+    """
+    if given:
+        return "poisson-gaussian", "camera parameters given"
+    data = np.asarray(values, dtype=np.float64)
+    planes = data.reshape(-1, *data.shape[-2:])
+    mask = None if known is None else np.broadcast_to(known, data.shape).reshape(planes.shape)
+    try:
+        x, v, w = _fit_points(planes, mask)
+    except ValueError:
+        return "gaussian", "too few patches to see how the noise grows: Gaussian"
+    dtype = np.asarray(values).dtype
+    if np.issubdtype(dtype, np.integer):
+        low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
+        clear = (x - low > 2 * np.sqrt(v)) & (high - x > 2 * np.sqrt(v))
+        x, v, w = x[clear], v[clear], w[clear]
+    if x.size < 3 or np.ptp(x) == 0:
+        return "gaussian", "too little intensity range to see how the noise grows: Gaussian"
+    slope, intercept = np.polyfit(x, v, 1, w=np.sqrt(w))
+    lo_x, hi_x = np.quantile(x, (0.1, 0.9))
+    lo_v = max(slope * lo_x + intercept, 1e-12 * float(np.max(v)))
+    ratio = (slope * hi_x + intercept) / lo_v
+    if ratio >= PHOTON_RATIO:
+        return "poisson-gaussian", f"noise variance grows {ratio:.1f}× with the intensity"
+    return "gaussian", f"noise variance flat across the intensities ({ratio:.2f}×)"
 
 
 def noise_terms(

@@ -50,6 +50,7 @@ class TimeEstimate:
     typical_steps: int
     max_steps: int
     tiles: int = 1
+    fits_per_tile: int = 1  # ensemble members (and SURE's second network) per tile
 
     @property
     def typical_seconds(self) -> float:
@@ -61,6 +62,8 @@ class TimeEstimate:
 
     def __str__(self) -> str:
         tiles = f", over {self.tiles} tiles" if self.tiles > 1 else ""
+        if self.fits_per_tile > 1:
+            tiles += f", {self.fits_per_tile} fits {'each' if self.tiles > 1 else 'in all'}"
         if self.typical_steps >= self.max_steps:
             return f"about {_format(self.max_seconds)} ({self.max_steps} steps){tiles}"
         return (
@@ -205,4 +208,6 @@ def estimate_time(
         typical = max(typical // 10, round(typical * math.sqrt(h * w) / 256 * fewer))
     typical = ceiling if budget else min(typical, ceiling)
     del default_steps
-    return TimeEstimate(per_step, typical * tiles, ceiling * tiles, tiles)
+    # ensemble members and a SURE pair's second network add their steps
+    fits = tiles * plan.members * (2 if plan.rule.wants_members else 1)
+    return TimeEstimate(per_step, typical * fits, ceiling * fits, tiles, fits // tiles)

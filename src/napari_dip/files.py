@@ -55,13 +55,20 @@ class FileJob:
     def write(self, result: np.ndarray, spread: np.ndarray | None = None) -> None:
         """Write ``result`` to ``output`` atomically, with the input's pixel size (made
         ``factor`` times smaller in Y and X by super-resolution), and the uncertainty map
-        (a float32 TIFF) when there is one."""
+        (a float32 TIFF) when there is one; when the result cannot be written, neither is
+        left (:class:`~napari_dip.io.ImageFileError`)."""
         f = self.request.factor
         scale = dict(self.scale)
         scale |= {k: float(scale[k]) / f for k in ("X", "Y") if k in scale}  # type: ignore[arg-type]
-        if spread is not None:
-            write_image(self.spread_output, spread.astype(np.float32), axes=self.axes, scale=scale)
-        write_image(self.output, result, axes=self.axes, scale=scale)
+        if spread is None:
+            write_image(self.output, result, axes=self.axes, scale=scale)
+            return
+        write_image(self.spread_output, spread.astype(np.float32), axes=self.axes, scale=scale)
+        try:
+            write_image(self.output, result, axes=self.axes, scale=scale)
+        except ImageFileError:  # no uncertainty map without its result
+            self.spread_output.unlink(missing_ok=True)
+            raise
 
 
 def _stem(path: Path) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 __all__ = [
     "READABLE_SUFFIXES",
     "WRITABLE_SUFFIXES",
+    "ImageDataError",
     "ImageFileError",
     "check_writable",
     "is_zarr",
@@ -68,12 +69,15 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
 
             image = iio.imread(path, plugin="pillow")
     except Exception as err:  # every reader has its own exception types; all mean "not readable"
-        kind = "TIFF" if head in _TIFF_MAGIC else "image"
+        kind = "a TIFF" if head in _TIFF_MAGIC else "an image"
         detail = str(err).splitlines()[0] if head in _TIFF_MAGIC and str(err) else ""
         raise ImageFileError(
-            f"{path}: cannot read it as an {kind} file" + (f" ({detail})" if detail else "")
+            f"{path}: cannot read it as {kind} file" + (f" ({detail})" if detail else "")
         ) from None
-    return np.asarray(image)
+    image = np.asarray(image)
+    if image.size == 0:  # tifffile reads a TIFF cut short after its header as no pixels
+        raise ImageFileError(f"{path}: holds no image data (shape {image.shape}); is it cut short?")
+    return image
 
 
 def read_axes(path: str | os.PathLike[str]) -> str | None:
@@ -146,6 +150,10 @@ def check_writable(path: str | os.PathLike[str], dtype: np.dtype, shape: tuple[i
         )
     if not path.parent.is_dir():
         raise ImageFileError(f"{path}: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ImageFileError(f"{path}: the folder {path.parent} is not writable")
+    if path.is_dir():
+        raise ImageFileError(f"{path}: is a folder, not a file")
     if suffix in TIFF_SUFFIXES:
         return
     channels = 1 if len(shape) == 2 else shape[-1]
@@ -189,8 +197,11 @@ def write_image(
     path = Path(path)
     check_writable(path, image.dtype, image.shape)
     suffix = path.suffix.lower()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=suffix, dir=path.parent)
-    os.close(fd)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=suffix, dir=path.parent)
+        os.close(fd)
+    except OSError as err:
+        raise ImageFileError(f"{path}: cannot write ({err.strerror or err})") from None
     try:
         os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes it private; give it the usual mode
         if suffix in TIFF_SUFFIXES:
@@ -241,28 +252,90 @@ def read_ome_zarr(path: str | os.PathLike[str]) -> tuple[object, str | None]:
     try:
         node = zarr.open(str(path), mode="r")
     except Exception as err:
-        raise ImageFileError(f"{path}: cannot read it as a Zarr store ({err})") from None
+        raise ImageFileError(
+            f"{path}: cannot read it as a Zarr store ({_first_line(err)})"
+        ) from None
     if isinstance(node, zarr.Array):
-        return node, None
-    attrs = dict(node.attrs)
-    multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
-    if not multiscales:
-        arrays = [name for name, _ in node.arrays()]
-        if len(arrays) != 1:
-            raise ImageFileError(
-                f"{path}: a Zarr group without OME multiscales metadata and "
-                f"{len(arrays)} arrays: cannot tell which is the image"
-            )
-        return node[arrays[0]], None
+        return _ZarrImage(node, path), None
+    try:
+        attrs = dict(node.attrs)
+        ome = attrs.get("ome", {})
+        multiscales = attrs.get("multiscales") or (
+            ome.get("multiscales") if isinstance(ome, dict) else None
+        )
+        if not multiscales:
+            arrays = [name for name, _ in node.arrays()]
+            if len(arrays) != 1:
+                raise ImageFileError(
+                    f"{path}: a Zarr group without OME multiscales metadata and "
+                    f"{len(arrays)} arrays: cannot tell which is the image"
+                )
+            return _ZarrImage(node[arrays[0]], path), None
+    except ImageFileError:
+        raise
+    except Exception as err:
+        raise ImageFileError(
+            f"{path}: cannot read its Zarr metadata ({_first_line(err)})"
+        ) from None
     try:
         scale = multiscales[0]
-        array = node[scale["datasets"][0]["path"]]
+        dataset = scale["datasets"][0]["path"]
         names = [a["name"] if isinstance(a, dict) else a for a in scale.get("axes", [])]
-    except (KeyError, IndexError, TypeError) as err:
+    except (KeyError, IndexError, TypeError, AttributeError) as err:
         raise ImageFileError(
-            f"{path}: its OME multiscales metadata is incomplete ({err})"
+            f"{path}: its OME multiscales metadata is incomplete ({type(err).__name__}: {err})"
         ) from None
+    try:
+        array = node[dataset]
+    except Exception as err:
+        raise ImageFileError(
+            f"{path}: the multiscales dataset {dataset!r} is missing or not a readable array "
+            f"({type(err).__name__}: {_first_line(err)})"
+        ) from None
+    if not isinstance(array, zarr.Array):
+        raise ImageFileError(f"{path}: the multiscales dataset {dataset!r} is not an array")
     axes = "".join(str(n).upper()[:1] for n in names) or None
     if axes is not None and (len(axes) != array.ndim or set(axes) - set("TZCYX")):
         axes = None
-    return array, axes
+    return _ZarrImage(array, path), axes
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+class ImageDataError(ImageFileError, ValueError):
+    """Pixels of a lazily read file (a Zarr chunk) that cannot be read when their turn comes.
+    A ``ValueError`` too, so a run reports it as bad input for that piece."""
+
+
+class _ZarrImage:
+    """A Zarr array read lazily, whose read errors (a corrupt or unreadable chunk) become
+    :class:`ImageDataError` naming the store instead of a codec's own exception."""
+
+    def __init__(self, array: object, path: Path) -> None:
+        self._array = array
+        self.path = path
+        self.shape = tuple(int(n) for n in array.shape)  # type: ignore[attr-defined]
+        self.dtype = np.dtype(array.dtype)  # type: ignore[attr-defined]
+        self.ndim = len(self.shape)
+        self.chunks = getattr(array, "chunks", None)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: object) -> np.ndarray:
+        try:
+            return np.asarray(self._array[index])  # type: ignore[index]
+        except Exception as err:
+            raise ImageDataError(
+                f"{self.path}: cannot read its pixels ({type(err).__name__}: {_first_line(err)})"
+            ) from None
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        values = self[...]
+        return values if dtype is None else values.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"<Zarr image {self.path} {self.shape} {self.dtype}>"

@@ -67,6 +67,12 @@ STOPS = (
     Choice("none", "none: run all steps", "no automatic stop: run every step"),
 )
 NOISES = (
+    Choice(
+        "auto",
+        "auto (from the image)",
+        "Gaussian or Poisson–Gaussian, whichever the image's own noise shows (a mean–variance "
+        "fit), with the camera's gain and offset estimated",
+    ),
     Choice("gaussian", "Gaussian (squared error)", "additive noise: the squared error"),
     Choice("poisson", "Poisson (photon counts)", "photon counts: the Poisson likelihood"),
     Choice(
@@ -143,8 +149,9 @@ OPTIONS: dict[str, Option] = {
         Option("tv_weight", "weight of a total-variation term (0 = plain Deep Image Prior)"),
         Option(
             "noise",
-            "the data term: gaussian for most images, poisson for photon counts, "
-            "poisson-gaussian for photon counts plus camera read noise",
+            "the data term: auto (default) picks gaussian or poisson-gaussian from the image; "
+            "gaussian for most images, poisson for photon counts, poisson-gaussian for photon "
+            "counts plus camera read noise",
             NOISES,
             advanced=False,
         ),
@@ -216,7 +223,7 @@ class Options:
     lr: float | None = None
     perturb_std: float | None = None
     tv_weight: float = 0.0
-    noise: str = "gaussian"
+    noise: str = "auto"
     gain: float | None = None
     offset: float | None = None
     read_noise: float | None = None
@@ -254,22 +261,35 @@ def make_options(**values: Any) -> Options:
     check_choice("precision", o.precision, PRECISIONS)
     if not isinstance(o.noise, str) or o.noise not in choice_names(NOISES):
         raise ValueError(
-            f"unknown noise model {o.noise!r}; choose 'gaussian', 'poisson' or 'poisson-gaussian'"
+            f"unknown noise model {o.noise!r}; choose 'auto', 'gaussian', 'poisson' or "
+            "'poisson-gaussian'"
         )
     steps = None if o.steps is None else _positive_int("steps", o.steps)
     update_every = _positive_int("update_every", o.update_every)
     if isinstance(o.seed, bool) or not isinstance(o.seed, numbers.Integral):
         raise TypeError(f"seed must be an integer, got {o.seed!r}")
+    if not -(2**63) <= o.seed < 2**63:  # torch's generators take 64 bits
+        raise ValueError(f"seed must be an integer from -2**63 to 2**63 - 1, got {o.seed!r}")
     if not (isinstance(o.tv_weight, numbers.Real) and not isinstance(o.tv_weight, bool)):
         raise ValueError(f"tv_weight must be a number >= 0, got {o.tv_weight!r}")
-    if not o.tv_weight >= 0:
-        raise ValueError(f"tv_weight must be a number >= 0, got {o.tv_weight!r}")
+    if not (o.tv_weight >= 0 and math.isfinite(o.tv_weight)):
+        raise ValueError(f"tv_weight must be a finite number >= 0, got {o.tv_weight!r}")
     lr = _optional_number("lr", o.lr)
     if lr is not None and not lr > 0:
         raise ValueError(f"lr must be positive, got {o.lr!r}")
     perturb = _optional_number("perturb_std", o.perturb_std)
     if perturb is not None and not perturb >= 0:
         raise ValueError(f"perturb_std must be >= 0, got {o.perturb_std!r}")
+    if not (isinstance(o.preset, str) or hasattr(o.preset, "network")):
+        raise TypeError(f"preset must be a preset's name or a Preset, got {o.preset!r}")
+    tile_is_size = isinstance(o.tile, numbers.Integral) and not isinstance(o.tile, bool)
+    if not (o.tile is None or o.tile == "auto" or (tile_is_size and o.tile >= 16)):
+        raise ValueError(f"tile must be 'auto', None or an integer >= 16 (pixels), got {o.tile!r}")
+    overlap = o.tile_overlap
+    if overlap is not None and (
+        isinstance(overlap, bool) or not isinstance(overlap, numbers.Integral) or overlap < 0
+    ):
+        raise ValueError(f"tile_overlap must be None or an integer >= 0, got {overlap!r}")
     if not (isinstance(o.workers, str) and o.workers == "auto"):
         _positive_int("workers", o.workers)
     ensemble = _positive_int("ensemble", o.ensemble)
@@ -281,6 +301,20 @@ def make_options(**values: Any) -> Options:
         raise ValueError(
             f"unknown device {o.device!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
         )
+    # checked here as well as where they are used, so a request fails when it is made
+    from ._arrays import _check_normalize
+    from ._noise import _optional_number as _camera_number
+
+    normalize = _check_normalize(o.normalize)
+    _camera_number("gain", o.gain, positive=True)
+    _camera_number("offset", o.offset)
+    _camera_number("read_noise", o.read_noise)
+    camera = (("gain", o.gain), ("offset", o.offset), ("read_noise", o.read_noise))
+    given = [name for name, value in camera if value is not None]
+    if o.noise == "gaussian" and given:
+        raise ValueError(f"{', '.join(given)} only apply to noise='poisson' or 'poisson-gaussian'")
+    if o.noise == "poisson" and o.read_noise is not None:
+        raise ValueError("read_noise needs noise='poisson-gaussian' (plain Poisson has none)")
     return replace(
         o,
         stop=stop,
@@ -291,4 +325,5 @@ def make_options(**values: Any) -> Options:
         lr=lr,
         perturb_std=perturb,
         ensemble=ensemble,
+        normalize=normalize,
     )

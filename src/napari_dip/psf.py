@@ -48,8 +48,9 @@ def check_psf(psf: object, ndim_image: int, image_shape: Sequence[int]) -> np.nd
     TypeError
         The PSF is not an array of real numbers (bool, complex, object or string dtype).
     ValueError
-        NaN or infinite values; significantly negative values; all zero or a sum ≤ 0; the wrong
-        number of dimensions; larger than the image along an axis; centre of mass off-centre.
+        Empty; NaN or infinite values; significantly negative values; all zero or a sum ≤ 0;
+        the wrong number of dimensions; larger than the image along an axis; centre of mass
+        off-centre.
 
     Examples
     --------
@@ -70,7 +71,10 @@ def check_psf(psf: object, ndim_image: int, image_shape: Sequence[int]) -> np.nd
         raise ValueError(
             f"image_shape must have {ndim_image} entries (the spatial shape), got {image_shape}"
         )
-    arr = np.asarray(psf)
+    try:
+        arr = np.asarray(psf)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"the PSF cannot be read as an array ({err})") from None
     if arr.dtype == np.bool_ or not (
         np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
     ):
@@ -84,20 +88,25 @@ def check_psf(psf: object, ndim_image: int, image_shape: Sequence[int]) -> np.nd
         want = "2D" if ndim_image == 2 else "2D or 3D"
         kind = "an image" if ndim_image == 2 else "a volume"
         raise ValueError(f"the PSF for {kind} must be {want}, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"the PSF is empty (shape {arr.shape})")
     if not np.isfinite(arr).all():
         raise ValueError("the PSF has NaN or infinite values")
+    top = float(np.abs(arr).max()) or 1.0
+    arr = arr / top  # scaled first, so that sums of huge values do not overflow
 
     peak = arr.max()
     if peak <= 0 or arr.sum() <= 0:
         what = "all zero" if not arr.any() else "not positive overall"
         raise ValueError(
-            f"the PSF is {what} (sum {arr.sum():.3g}); it must sum to a positive value"
+            f"the PSF is {what} (sum {arr.sum() * top:.3g}); it must sum to a positive value"
         )
     low = arr.min()
     if low < -NEGATIVE_TOLERANCE * peak:
         raise ValueError(
-            f"the PSF has significantly negative values (min {low:.3g}, max {peak:.3g}); values "
-            f"down to {NEGATIVE_TOLERANCE:g} × max are clipped to 0 (subtract less background)"
+            f"the PSF has significantly negative values (min {low * top:.3g}, max "
+            f"{peak * top:.3g}); values down to {NEGATIVE_TOLERANCE:g} × max are clipped to 0 "
+            "(subtract less background)"
         )
     arr = np.clip(arr, 0.0, None)
 

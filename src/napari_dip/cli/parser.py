@@ -84,7 +84,7 @@ _CLI: dict[str, tuple[dict[str, Any], str]] = {
     "lr": ({"type": float}, ""),
     "perturb_std": ({"type": float, "metavar": "STD"}, " (default: from the preset)"),
     "tv_weight": ({"type": float, "default": 0.0, "metavar": "W"}, ""),
-    "noise": ({"choices": choice_names(NOISES), "default": "gaussian"}, ""),
+    "noise": ({"choices": choice_names(NOISES), "default": "auto"}, ""),
     "gain": ({"type": float}, ""),
     "offset": ({"type": float}, ""),
     "read_noise": ({"type": float, "metavar": "STD"}, ""),

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
-__all__ = ["PRECISIONS", "autocast_dtype", "available_devices", "resolve_device"]
+__all__ = [
+    "PRECISIONS",
+    "autocast_dtype",
+    "available_devices",
+    "resolve_device",
+]
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
@@ -74,13 +81,17 @@ def _cpu_has_bf16() -> bool:
         return False
 
 
-def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+def autocast_dtype(
+    device: torch.device, precision: str = "auto", volumetric: bool = False
+) -> torch.dtype | None:
     """The autocast dtype for the network's forward pass, or ``None`` for plain float32.
 
     ``"auto"`` takes bfloat16 where the hardware computes it natively (CUDA GPUs with bf16,
     CPUs with AVX512-BF16/AMX), float16 on older CUDA GPUs and float32 elsewhere (MPS included).
     Parameters, the loss and the averages stay float32 either way. Asking for a precision the
-    device cannot run raises ``ValueError``.
+    device cannot run raises ``ValueError``. A ``volumetric`` (Conv3d) network on a CPU runs in
+    float32, with a warning where bfloat16 was asked for by name: oneDNN's bfloat16 Conv3d weight
+    gradient (torch 2.13, AMX CPUs) is NaN for some shapes and thread counts (> 32 channels).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
@@ -94,10 +105,18 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
             raise ValueError("this CUDA GPU has no bfloat16; use precision='float16' or 'auto'")
         return getattr(torch, precision)
     if device.type == "cpu":
-        if precision == "auto":
-            return torch.bfloat16 if _cpu_has_bf16() else None
         if precision == "float16":
             raise ValueError("float16 is for GPUs; on a CPU use precision='bfloat16' or 'float32'")
+        if precision == "auto" and not _cpu_has_bf16():
+            return None
+        if volumetric:
+            if precision == "bfloat16":
+                warnings.warn(
+                    "bfloat16 Conv3d gradients are unreliable on CPUs: the volume runs in float32",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            return None
         return torch.bfloat16  # emulated (slow) where the CPU lacks bf16, but correct
     if precision == "auto":
         return None

@@ -170,7 +170,8 @@ def fit(
     # tensor (112 in fast); 7–8 % off a fast step at 128²–256² on this project's CPU.
     fused = True if device.type in ("cpu", "cuda") else None
     optimizer = torch.optim.Adam(params, lr=s.lr, betas=tuple(s.betas), fused=fused)
-    half = autocast_dtype(device, s.precision)
+    volumetric = any(isinstance(m, torch.nn.Conv3d) for m in prior.modules())
+    half = autocast_dtype(device, s.precision, volumetric)
     # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
     scaler = torch.amp.GradScaler(device.type, enabled=half is torch.float16)
     saved = [p.detach().clone() for p in params] if s.rollback else []

@@ -48,6 +48,7 @@ class JobState:
         self.warned: set[type[Warning]] = set()
         self.failed_parts: set[int] = set()
         self.camera = None
+        self.noise = plan.request.options.noise
         self.report: tuple[Piece, PieceSnapshot] | None = None
         self.started = self.ended = self.by_themselves = self.steps_done = 0
         self.work = 0  # ended pieces' share of the bar: their ceiling, or their steps if stopped
@@ -71,6 +72,7 @@ class JobState:
         self.prepared = True
         self.left[part] = self.plan.pieces_per_part
         self.camera = data.camera
+        self.noise = data.noise[0]  # the model used (noise="auto": the one the image showed)
         dtype = data.layout.dtype
         if np.issubdtype(dtype, np.integer):
             self.peak = float(np.iinfo(dtype).max) - float(np.iinfo(dtype).min)
@@ -215,6 +217,10 @@ class JobState:
                 weight=weight,
                 overlays=mosaic.overlays(over),  # type: ignore[arg-type]
             )
+        if None not in running and part not in self.views:  # members that ended, not all
+            ended = [g for g in self.members.groups.get((part, None), []) if g is not None]
+            if ended and part in self.data:
+                return self._piece_view(part, *(mean([g[i] for g in ended]) for i in range(3)))
         if None in running:
             snaps = running[None]
             return self._piece_view(
@@ -232,7 +238,12 @@ class JobState:
         parts = {p.part for p in self.running} | set(self.mosaics)
         running = tuple((k, v) for k in sorted(parts) if (v := self._view(k)) is not None)
         return StackView(
-            request.stack, request.factor, request.image, tuple(self.finished), running
+            request.stack,
+            request.factor,
+            request.image,
+            tuple(self.finished),
+            running,
+            tuple(self.finished_spread),
         )
 
     # --- snapshots ----------------------------------------------------------------------------
@@ -276,7 +287,7 @@ class JobState:
             elapsed=time.perf_counter() - self.start,
             dtype=np.dtype(request.image.dtype),
             camera=self.camera,
-            noise=request.options.noise,
+            noise=self.noise,
             job=plan.number,
             part=part,
             parts=len(plan.parts),

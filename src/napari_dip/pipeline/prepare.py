@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._arrays import Layout, prepare_image, prepare_mask
-from .._noise import NoiseParams, noise_terms
+from .._noise import NoiseParams, choose_noise, noise_terms
 from .plan import JobPlan
 from .tiles import check_known, global_range, index
 
@@ -55,8 +55,12 @@ def _noise(
     o = plan.request.options
     chw = values[None] if channel_axis is None else np.moveaxis(values, channel_axis, 0)
     part = None if known is None else np.broadcast_to(known, chw.shape)
-    terms, camera = noise_terms(o.noise, chw, lo, hi, part, o.gain, o.offset, o.read_noise)
-    return (o.noise, terms), camera
+    name = o.noise
+    if name == "auto":
+        given = any(v is not None for v in (o.gain, o.offset, o.read_noise))
+        name, _ = choose_noise(chw, part, given)
+    terms, camera = noise_terms(name, chw, lo, hi, part, o.gain, o.offset, o.read_noise)
+    return (name, terms), camera
 
 
 def _tiled(plan: JobPlan, source: Any, channel: int | None, known: Any) -> PartData:

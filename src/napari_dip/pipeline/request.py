@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import _channel_axis, prepare_mask
+from .._arrays import _channel_axis, check_mask_values, prepare_mask
 from .._axes import StackLayout, stack_layout
 from ..options import TASKS, Options, check_choice, make_options
 from .tiles import is_lazy
@@ -116,7 +116,10 @@ def make_request(
             "'wmv'"
         )
     if not (isinstance(image, np.ndarray) or is_lazy(image)):
-        image = np.asarray(image)
+        try:
+            image = np.asarray(image)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"image cannot be read as an array ({err})") from None
     _check_dtype(np.dtype(image.dtype))
     shape = tuple(int(n) for n in image.shape)
     scale = 1
@@ -138,8 +141,8 @@ def make_request(
             raise ValueError("_fit_state continues a single image's run; it takes no axes")
         stack = stack_layout(shape, axes, mode)
         if mask is not None:
-            raw_mask = mask if isinstance(mask, np.ndarray) else np.asarray(mask)
-            stack.piece_mask(raw_mask, next(stack.indices()))  # checks the shape
+            raw_mask = check_mask_values(mask) if not isinstance(mask, np.ndarray) else mask
+            stack.piece_mask(raw_mask, next(stack.indices()))  # checks the shape and dtype
     else:
         if mode != "slices":
             raise ValueError("mode is used with axes (e.g. axes='ZYX', mode='volume')")

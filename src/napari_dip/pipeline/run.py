@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import copy
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
 from .._arrays import ConstantImageError
 from .assembly import Mosaic, shown_input
@@ -148,7 +150,11 @@ def run_jobs(
         for number, job in list(jobs.items()):
             if number not in announced and job.complete:
                 announced.add(number)
-                yield _last(job, stop_seen.is_set(), fail_fast)
+                again = _retry(job, should_stop, previews, fail_fast)
+                if again is not None:
+                    yield from again
+                else:
+                    yield _last(job, stop_seen.is_set(), fail_fast)
                 del jobs[number]
 
     events = executor.run(_tasks(chain(), jobs, halt, previews, fail_fast), halt)
@@ -164,6 +170,57 @@ def run_jobs(
         events.close()
     for number in sorted(set(jobs) - announced):  # stopped before every piece ran
         yield _last(jobs[number], True, fail_fast)
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    import torch
+
+    kind = getattr(torch, "OutOfMemoryError", ())
+    return isinstance(error, kind) or "out of memory" in str(error).lower()
+
+
+def _smaller(plan: JobPlan) -> tuple[JobPlan, str] | None:
+    """The plan again with half-size tiles (or tiles at all), or on the CPU: what is tried
+    when a piece ran out of memory. None when nothing smaller is left."""
+    from .plan import make_plan
+
+    request, options = plan.request, plan.request.options
+    stack = request.stack
+    side = None
+    if plan.tiles is not None:
+        side = plan.tiles.tile // 2
+    elif stack is None or stack.mode == "slices":
+        shape = (stack.size("Y"), stack.size("X")) if stack is not None else request.image.shape
+        spatial = [n for i, n in enumerate(shape) if stack is not None or i != request.channel_axis]
+        side = max(spatial[:2]) // 2
+    if side is not None and side >= 32:
+        new = make_plan(replace(request, options=options.replace(tile=side)), plan.number)
+        return new, f"out of memory: retried in tiles of {side} px"
+    if plan.device.type != "cpu":
+        new = make_plan(replace(request, options=options.replace(device="cpu")), plan.number)
+        return new, f"out of memory on {plan.device}: retried on the CPU"
+    return None
+
+
+def _retry(
+    job: JobState, should_stop: Callable[[], bool] | None, previews: bool, fail_fast: bool
+) -> Iterator[Snapshot] | None:
+    """Snapshots of the job run again smaller when one of its pieces ran out of memory."""
+    if not any(_out_of_memory(e) for e in job.errors):
+        return None
+    smaller = _smaller(job.plan)
+    if smaller is None:
+        return None
+    plan, note = smaller
+    warnings.warn(f"napari-dip: {note}", RuntimeWarning, stacklevel=3)
+    again = run_jobs(
+        [plan],
+        InProcess(plan.workers, plan.threads),
+        should_stop=should_stop,
+        previews=previews,
+        fail_fast=fail_fast,
+    )
+    return (replace(snap, notes=(note, *snap.notes)) for snap in again)
 
 
 def _handle(job: JobState, event: Event) -> Snapshot | None:

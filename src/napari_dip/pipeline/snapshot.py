@@ -89,6 +89,7 @@ class Snapshot:
     reasons: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()
     estimated_psnr: float | None = None
+    notes: tuple[str, ...] = ()  # what the run did on its own, e.g. retried in smaller tiles
     view: PartView | None = field(default=None, repr=False)
     spread: np.ndarray | None = field(default=None, repr=False)
     stack: StackView | None = field(default=None, repr=False)

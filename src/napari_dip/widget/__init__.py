@@ -1,4 +1,5 @@
-"""The napari face: dock widgets to denoise, inpaint and super-resolve, and sample data.
+"""The napari face: dock widgets to denoise, inpaint, super-resolve and deconvolve, and
+sample data.
 
 Importing this package sets ``OMP_WAIT_POLICY=PASSIVE`` when it is unset and torch is not
 imported yet (and logs that it did): OpenMP threads that spin while waiting, sharing the cores
@@ -20,10 +21,22 @@ if "OMP_WAIT_POLICY" not in os.environ and "torch" not in sys.modules:
         "napari-dip set OMP_WAIT_POLICY=PASSIVE: spinning OpenMP threads slow the GUI down"
     )
 
-__all__ = ["DenoiseWidget", "InpaintWidget", "RestoreWidget", "SuperResolveWidget"]
+__all__ = [
+    "DeconvolveWidget",
+    "DenoiseWidget",
+    "InpaintWidget",
+    "RestoreWidget",
+    "SuperResolveWidget",
+]
 
 if TYPE_CHECKING:
-    from .docks import DenoiseWidget, InpaintWidget, RestoreWidget, SuperResolveWidget
+    from .docks import (
+        DeconvolveWidget,
+        DenoiseWidget,
+        InpaintWidget,
+        RestoreWidget,
+        SuperResolveWidget,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from magicgui.widgets import ComboBox
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, SpinBox
 from magicgui.widgets import Widget as MagicWidget
 from qtpy.QtCore import Qt
 
-from ..options import OPTIONS, Choice
+from ..options import OPTIONS, UNCERTAINTY_MEMBERS, Choice
 
-__all__ = ["WHEN", "auto_int", "combo", "label_of", "option", "tooltip_of"]
+__all__ = [
+    "WHEN",
+    "auto_int",
+    "camera_controls",
+    "combo",
+    "ensemble_controls",
+    "label_of",
+    "option",
+    "tooltip_of",
+]
 
 # Widget labels for options whose names read badly (used until options.Option has a label).
 _LABELS = {
@@ -23,6 +32,7 @@ _LABELS = {
     "perturb_std": "input noise",
     "tv_weight": "TV weight",
     "tile": "tile size",
+    "ensemble": "ensemble size",
 }
 # When to change each advanced option: the line under its help text in the tooltip.
 WHEN = {
@@ -46,6 +56,10 @@ WHEN = {
     "tile": "a smaller side when a big image runs out of memory, a larger one if tile edges "
     "show; 'none' fits the image whole",
     "workers": "1 fits one tile at a time (least memory); more, to use more cores",
+    "ensemble": "2–8 for a cleaner result and a spread to judge it by; each member is a whole "
+    "fit, so the run takes that many times longer",
+    "uncertainty": "to see where the result is unsure (edges, fine texture, low signal): a "
+    "second layer, 'NAME [… σ]', shows the members' standard deviation when the run ends",
 }
 
 
@@ -92,3 +106,35 @@ def combo(label: str, choices: tuple[Choice, ...], value: str, tooltip: str) -> 
 def option(name: str, kind: type, **kwargs: Any) -> MagicWidget:
     """A control of ``kind`` for run option ``name``, labelled and explained from OPTIONS."""
     return kind(label=label_of(name), tooltip=tooltip_of(name), **kwargs)
+
+
+def camera_controls() -> tuple[CheckBox, MagicWidget, MagicWidget, MagicWidget]:
+    """The Poisson models' camera: *estimate* (ticked), gain, offset and read noise."""
+    estimate = CheckBox(text="estimate camera gain and offset", value=True)
+    estimate.tooltip = (
+        "Poisson noise models: estimate the camera from the image (a mean–variance fit); "
+        "untick to give gain, offset and read noise.\nWhen to change it: when you know "
+        "the camera (data sheet, calibration)."
+    )
+    return (
+        estimate,
+        option("gain", FloatSpinBox, value=1.0, min=1e-6, max=1e6, step=0.01),
+        option("offset", FloatSpinBox, value=0.0, min=-1e9, max=1e9, step=1.0),
+        option("read_noise", FloatSpinBox, value=0.0, min=0.0, max=1e6, step=0.1),
+    )
+
+
+def ensemble_controls() -> tuple[CheckBox, MagicWidget]:
+    """*Uncertainty map* and the ensemble size; ticking the map with no ensemble sets the
+    members the library uses then (:data:`~napari_dip.options.UNCERTAINTY_MEMBERS`), so the
+    form shows what will run."""
+    uncertainty = CheckBox(text="uncertainty map (σ layer)", value=False)
+    uncertainty.tooltip = tooltip_of("uncertainty")
+    ensemble = option("ensemble", SpinBox, value=1, min=1, max=64)
+
+    def ticked(on: bool) -> None:
+        if on and int(ensemble.value) < 2:
+            ensemble.value = UNCERTAINTY_MEMBERS
+
+    uncertainty.changed.connect(ticked)
+    return uncertainty, ensemble

@@ -1,247 +1,31 @@
-"""The dock widgets: a base with the form (:mod:`.form`) and the run panel (:mod:`.panel`),
-and one thin dock per task (its own inputs, result name and defaults), each with its own menu
-entry.
-
-Threading: every layer and control is read, and ``make_request``/``make_plan`` called, on the
-main thread (:mod:`.inputs`); a thread worker runs the plan (:mod:`.worker`); every layer
-change happens in slots that run on the main thread (:mod:`.results`). Closing the dock (or
-the viewer, or quitting napari) stops its run. Ctrl+Return runs and Escape stops while the
-focus is in the dock.
+"""The dock widgets, one per task and each with its own menu entry: thin subclasses of
+:class:`~.base.RestoreWidget` that add the task's inputs, result name and defaults.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, SpinBox
 from magicgui.widgets import Widget as MagicWidget
-from napari.layers import Image, Labels
-from napari.utils.notifications import show_error, show_warning
-from qtpy.QtCore import Qt
-from qtpy.QtGui import QKeySequence, QShortcut
-from qtpy.QtWidgets import QApplication, QVBoxLayout, QWidget
+from napari.layers import Labels
 
-from .estimating import VOLUME, Estimates
-from .form import Form
-from .inputs import Source, estimate_args, layer_geometry, mask_of, read_source, run_params
-from .panel import RUN_KEYS, STOP_KEY, RunPanel
-from .results import ResultLayer
-from .worker import Job, Update, start_run
+from .base import RestoreWidget
+from .inputs import Source, mask_of
+from .psf_inputs import PsfControls
 
 if TYPE_CHECKING:
     import napari
 
     from ..pipeline.plan import JobPlan
 
-__all__ = ["DenoiseWidget", "InpaintWidget", "RestoreWidget", "SuperResolveWidget"]
-
-log = logging.getLogger(__name__)
-
-
-class RestoreWidget(QWidget):
-    """The shared dock; subclasses set the task and add its inputs."""
-
-    task: ClassVar[str] = "denoise"
-    suffix: ClassVar[str] = "denoised"
-
-    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._viewer = viewer
-        self._job: Job | None = None
-        self._result: ResultLayer | None = None
-        self._failure: str | None = None
-        self._noun = "slice"
-        self._worker: Any = None
-
-        self.form = Form(self._layers_of, self.task, self._task_widgets())
-        self.panel = RunPanel()
-        p = self.panel
-        self.run_button, self.stop_button, self.estimate_button = (
-            p.run_button,
-            p.stop_button,
-            p.estimate_button,
-        )
-        self.progress, self.plot, self.estimate_label = p.progress, p.plot, p.estimate_label
-        self._estimates = Estimates(self.estimate_label, lambda: self._set_busy(False))
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.form.first.native)
-        layout.addWidget(self.panel)
-        layout.addWidget(self.form.advanced)
-        layout.addStretch(1)
-
-        context = Qt.ShortcutContext.WidgetWithChildrenShortcut  # only with focus in the dock
-        self.shortcuts = [
-            QShortcut(QKeySequence(key), self, self.run, context=context) for key in RUN_KEYS
-        ]
-        self.shortcuts.append(QShortcut(QKeySequence(STOP_KEY), self, self.stop, context=context))
-        self.run_button.clicked.connect(self.run)
-        self.stop_button.clicked.connect(self.stop)
-        self.estimate_button.clicked.connect(self.estimate)
-        self.form.connect_changed(self._settings_changed)
-        self.reset_choices()
-        self._pick_image()
-        app = QApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self._stop_job)
-
-    # --- task hooks -----------------------------------------------------------------------------
-
-    def _task_widgets(self) -> list[MagicWidget]:
-        return []
-
-    def _task_inputs(self, source: Source) -> dict[str, Any]:
-        """Extra ``make_request`` arguments, read (a mask: copied) on the main thread."""
-        return {}
-
-    # --- state ----------------------------------------------------------------------------------
-
-    def _layers_of(self, kind: type) -> Any:
-        def choices(_widget: Any) -> list[tuple[str, Any]]:
-            return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, kind)]
-
-        return choices
-
-    def reset_choices(self, *_: Any) -> None:
-        """Refresh the layer lists; napari calls this when layers change."""
-        self.form.reset_choices()
-
-    def _pick_image(self) -> None:
-        """Start on the selected image layer, else the top-most one."""
-        active = self._viewer.layers.selection.active
-        images = [layer for layer in self._viewer.layers if isinstance(layer, Image)]
-        if isinstance(active, Image):
-            self.form.image.value = active
-        elif images:
-            self.form.image.value = images[-1]
-        self.form.show_stack(self.form.image.value)
-
-    @property
-    def running(self) -> bool:
-        return self._job is not None
-
-    @property
-    def estimating(self) -> bool:
-        return self._estimates.running
-
-    def _set_busy(self, busy: bool, running: bool = False) -> None:
-        """Controls off while busy; the focus stays in the dock (on Stop, then on Run), so
-        the keys keep working."""
-        focused = QApplication.focusWidget()
-        inside = focused is not None and (focused is self or self.isAncestorOf(focused))
-        self.panel.set_busy(busy, running)
-        self.form.set_enabled(not busy)
-        if inside:
-            (self.stop_button if running else self.run_button).setFocus()
-
-    def _settings_changed(self, *_: Any) -> None:
-        self._estimates.settings_changed()
-
-    def _refuse(self, err: Exception, what: str) -> None:
-        if not isinstance(err, ValueError | TypeError):
-            log.exception("could not %s", what)
-        show_error(f"Deep Image Prior: {err}")
-
-    def _plan(self, source: Source) -> JobPlan:
-        """The run's checked request and plan (main thread: bad input raises now)."""
-        from ..pipeline.plan import make_plan
-        from ..pipeline.request import make_request
-
-        request = make_request(
-            source.image,
-            task=self.task,
-            name=source.layer.name,
-            **source.request_args(),
-            **self._task_inputs(source),
-            **self.form.run_options(),
-        )
-        return make_plan(request)
-
-    # --- run ------------------------------------------------------------------------------------
-
-    def run(self) -> None:
-        """Restore the chosen layer; bad input becomes an error notification at once."""
-        if self.running or self.estimating:
-            return
-        try:
-            source = read_source(self._viewer, self.form)
-            plan = self._plan(source)
-        except Exception as err:  # a plain message: the viewer stays usable
-            self._refuse(err, "start the restoration")
-            return
-        self._result = ResultLayer(
-            self._viewer,
-            f"{source.layer.name} [{self.suffix}]",
-            source.plane,
-            layer_geometry(source, plan.request.factor),
-            run_params(plan, source, self.form.quality.value),
-            bool(self.form.keep_history.value) and not source.stack,
-        )
-        self._noun, self._failure = source.noun, None
-        self._job = job = Job(plan)
-        self._set_busy(True, running=True)
-        self.panel.started()
-        self.destroyed.connect(job.stop.set)  # the dock (or the viewer) closed mid-run
-        self._worker = start_run(job, self._on_update, self._on_returned, self._on_finished)
-
-    def stop(self) -> None:
-        """Stop after the current step; the run still delivers its result so far."""
-        if self._job is not None and not self._job.stop.is_set():
-            self._job.stop.set()
-            self.panel.stopping()
-
-    def _stop_job(self) -> None:
-        if self._job is not None:
-            self._job.stop.set()
-
-    def _on_update(self, update: Update) -> None:
-        job = self._job
-        try:
-            if job is not None and self._result is not None:
-                self._result.show(update)
-                self.panel.show_snapshot(update.snap, self._noun, job.stop.is_set())
-        finally:
-            if job is not None:
-                job.taken.set()  # the worker may go on
-
-    def _on_returned(self, failure: str | None) -> None:
-        if failure is None or self._result is None:
-            return
-        self._failure = failure
-        show_error(f"Deep Image Prior: {failure}")
-        self._result.fail(failure)
-
-    def _on_finished(self) -> None:
-        result, failure = self._result, self._failure
-        self._job = self._worker = self._result = None
-        self._set_busy(False)
-        last = None if result is None else result.last
-        self.panel.ended(last, self._noun, failure is not None)
-        if failure is None and last is not None and last.failures:
-            show_warning(f"Deep Image Prior: {last.stop_reason}")
-        if result is not None and failure is None:
-            result.finish()
-
-    # --- estimate -------------------------------------------------------------------------------
-
-    def estimate(self) -> None:
-        """Say how long the run would take: a few steps timed in a worker (a few seconds).
-        The run's request and plan are made first: what a run would refuse is refused now."""
-        if self.running or self.estimating:
-            return
-        try:
-            kwargs, slices = estimate_args(
-                self._plan(read_source(self._viewer, self.form)), self.form.run_options()
-            )
-        except Exception as err:
-            self._estimates.show("")
-            self._refuse(err, "estimate the run time")
-            return
-        if kwargs is None:
-            self._estimates.show(VOLUME)
-            return
-        self._set_busy(True)
-        self._estimates.start(kwargs, slices)
+__all__ = [
+    "DeconvolveWidget",
+    "DenoiseWidget",
+    "InpaintWidget",
+    "RestoreWidget",
+    "SuperResolveWidget",
+]
 
 
 class DenoiseWidget(RestoreWidget):
@@ -286,3 +70,58 @@ class SuperResolveWidget(RestoreWidget):
 
     def _task_inputs(self, source: Source) -> dict[str, Any]:
         return {"factor": int(self.factor.value)}
+
+
+class DeconvolveWidget(RestoreWidget):
+    """Undo the blur of a point-spread function (a layer, a file or a model); under Advanced
+    optionally also fill a mask's pixels and upscale."""
+
+    task = "deconvolve"
+    suffix = "deconvolved"
+
+    def __init__(self, viewer: napari.viewer.Viewer, parent: Any = None) -> None:
+        super().__init__(viewer, parent)
+        if self.psf.layer.value is not None:  # a layer named PSF is open: start on it
+            self.psf.source.value = "layer"
+        self.form.image.changed.connect(self.psf.apply_layer_hints)
+        self.psf.apply_layer_hints(self.form.image.value)
+
+    def _task_widgets(self) -> list[MagicWidget]:
+        self.psf = PsfControls(self._layers_of)
+        return self.psf.widgets
+
+    def _task_advanced(self) -> list[MagicWidget]:
+        self.mask = ComboBox(label="mask", choices=self._layers_of(Labels), nullable=True)
+        self.mask.tooltip = (
+            "optional: a Labels layer whose painted pixels (label > 0) are missing; they are "
+            "filled while deblurring.\nWhen to change it: dead pixels, saturated spots or "
+            "scratches that should not count."
+        )
+        self.factor = SpinBox(label="factor", value=1, min=1, max=16)
+        self.factor.tooltip = (
+            "optional upscaling: 1 keeps the pixels; 2 or more also super-resolves (the PSF "
+            "stays on the input's pixels).\nWhen to change it: when the blur hides detail "
+            "finer than a pixel."
+        )
+        return [self.mask, self.factor]
+
+    def reset_choices(self, *_: Any) -> None:
+        """Also pick a layer whose name says PSF when none is chosen."""
+        super().reset_choices()
+        self.psf.pick_layer(self._viewer.layers)
+
+    def _task_inputs(self, source: Source) -> dict[str, Any]:
+        inputs: dict[str, Any] = {"psf": self.psf.read(source.layer)}
+        if self.mask.value is not None:
+            inputs["mask"] = mask_of(source, self.mask.value)
+        if int(self.factor.value) > 1:
+            inputs["factor"] = int(self.factor.value)
+        return inputs
+
+    def _task_params(self, plan: JobPlan) -> dict[str, Any]:
+        psf = plan.request.psf
+        shape = [] if psf is None else [int(n) for n in psf.shape]
+        params: dict[str, Any] = {"psf": self.psf.describe() | {"shape": shape}}
+        if self.mask.value is not None:
+            params["mask"] = self.mask.value.name
+        return params

@@ -35,6 +35,8 @@ class Estimates:
         self._worker: Any = None
         self._version = 0  # bumped by every change of the form
         self._timed: tuple[int, int, tuple[int, int]] | None = None  # version, slices, shape
+        self._members = 1
+        self._closed = False  # the dock is gone: a late result touches nothing
 
     @property
     def running(self) -> bool:
@@ -42,15 +44,20 @@ class Estimates:
 
     def settings_changed(self) -> None:
         self._version += 1
-        if not self.running:
+        if not self.running and not self._closed:
             self.label.setText("")  # no longer about these settings
 
     def show(self, text: str) -> None:
         self.label.setText(text)
 
-    def start(self, kwargs: dict[str, Any], slices: int) -> None:
-        """Time ``estimate_time(**kwargs)`` in a worker; the run makes ``slices`` such fits."""
+    def closed(self) -> None:
+        self._closed = True
+
+    def start(self, kwargs: dict[str, Any], slices: int, members: int = 1) -> None:
+        """Time ``estimate_time(**kwargs)`` in a worker; the run makes ``slices`` such fits,
+        each ``members`` times (an ensemble)."""
         self._timed = (self._version, slices, kwargs["shape"])
+        self._members = members
         self.label.setText("estimating: timing a few steps…")
         self._worker = start_estimate(kwargs, self._returned, self._finished)
 
@@ -59,13 +66,21 @@ class Estimates:
 
         assert self._timed is not None
         version, slices, (h, w) = self._timed
+        if self._closed:
+            return
         if isinstance(result, str):
             self.label.setText("")
             show_error(f"Deep Image Prior: {result}")
         elif version != self._version:
             self.label.setText("the settings changed meanwhile: estimate again")
         else:
-            self.label.setText(describe(result, slices))
+            text = describe(result, slices)
+            if self._members > 1:  # every member is a whole fit
+                text += (
+                    f"\nan ensemble of {self._members}: in all "
+                    f"{result.times(slices * self._members)}"
+                )
+            self.label.setText(text)
             self.label.setToolTip(
                 f"{result.seconds_per_step * 1000:.3g} ms per step, timed on {h}×{w} pixels "
                 "now; the load on the machine changes it. 'Typically': where the stop rule "
@@ -74,4 +89,5 @@ class Estimates:
 
     def _finished(self) -> None:
         self._worker = None
-        self._on_done()
+        if not self._closed:
+            self._on_done()

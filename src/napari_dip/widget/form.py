@@ -20,8 +20,16 @@ from napari.layers import Image
 from superqt import QCollapsible
 
 from ..options import MODES, NOISES, PRECISIONS, STOPS, Choice
-from .controls import auto_int, combo, label_of, option, tooltip_of
-from .quality import CUSTOM, DEFAULT, QUALITIES, quality_of, quality_steps
+from .controls import (
+    auto_int,
+    camera_controls,
+    combo,
+    ensemble_controls,
+    label_of,
+    option,
+    tooltip_of,
+)
+from .quality import CUSTOM, DEFAULT, QUALITIES, preset_task, quality_of, quality_steps
 
 __all__ = ["STACK_CHOICES", "Form"]
 
@@ -34,10 +42,15 @@ UPDATE_EVERY = 25  # the widget's default: a live view (the API's is 100)
 
 
 class Form:
-    """The controls of one dock; ``task_widgets`` (mask, factor) go after the image."""
+    """The controls of one dock; ``task_widgets`` (mask, factor) go after the image,
+    ``task_advanced`` at the top of Advanced."""
 
     def __init__(
-        self, layers_of: Callable[[type], Callable], task: str, task_widgets: list[MagicWidget]
+        self,
+        layers_of: Callable[[type], Callable],
+        task: str,
+        task_widgets: list[MagicWidget],
+        task_advanced: tuple[MagicWidget, ...] | list[MagicWidget] = (),
     ) -> None:
         from ..engine import PRESETS, get_preset
         from ..engine.device import available_devices
@@ -55,7 +68,7 @@ class Form:
             DEFAULT,
             "quality ↔ speed:\n" + "\n".join(f"• {q.label}: {q.help}" for q in QUALITIES),
         )
-        self.noise = combo("noise model", NOISES, "gaussian", tooltip_of("noise"))
+        self.noise = combo("noise model", NOISES, "auto", tooltip_of("noise"))
         self.first = Container(
             widgets=[self.image, self.stack_note, *task_widgets, self.quality, self.noise]
         )
@@ -77,7 +90,8 @@ class Form:
         preset_help = "\n".join(f"• {n}: {p.description}" for n, p in PRESETS.items())
         self.preset = ComboBox(label=label_of("preset"), choices=list(PRESETS), value="fast")
         self.preset.tooltip = tooltip_of("preset") + "\n" + preset_help
-        stops = tuple(c for c in STOPS if task == "denoise" or c.name != "discrepancy")
+        denoise_only = ("discrepancy", "sure")  # the request refuses them for other tasks
+        stops = tuple(c for c in STOPS if task == "denoise" or c.name not in denoise_only)
         self.stop = combo(label_of("stop"), stops, "auto", tooltip_of("stop", stops))
         self.steps = option("steps", SpinBox, min=1, max=1_000_000, step=50)
         self.update_every = option("update_every", SpinBox, value=UPDATE_EVERY, min=1, max=10**5)
@@ -94,15 +108,8 @@ class Form:
         self.tv_weight = option("tv_weight", FloatSpinBox, value=0.0, min=0.0, max=10.0, step=1e-4)
         self.tile = option("tile", LineEdit, value="auto")  # auto, none or a side
         self.workers = option("workers", LineEdit, value="auto")  # auto or a count
-        self.estimate_camera = CheckBox(text="estimate camera gain and offset", value=True)
-        self.estimate_camera.tooltip = (
-            "Poisson noise models: estimate the camera from the image (a mean–variance fit); "
-            "untick to give gain, offset and read noise.\nWhen to change it: when you know "
-            "the camera (data sheet, calibration)."
-        )
-        self.gain = option("gain", FloatSpinBox, value=1.0, min=1e-6, max=1e6, step=0.01)
-        self.offset = option("offset", FloatSpinBox, value=0.0, min=-1e9, max=1e9, step=1.0)
-        self.read_noise = option("read_noise", FloatSpinBox, value=0.0, min=0.0, max=1e6, step=0.1)
+        self.estimate_camera, self.gain, self.offset, self.read_noise = camera_controls()
+        self.uncertainty, self.ensemble = ensemble_controls()
         self.keep_history = CheckBox(text="keep every update as a stack layer")
         self.keep_history.tooltip = (
             "after the run, add a hidden layer with one plane per update, to scrub through "
@@ -111,6 +118,7 @@ class Form:
         )
         self.advanced_box = Container(
             widgets=[
+                *task_advanced,
                 self.mode,
                 self.axes,
                 self.preset,
@@ -129,6 +137,8 @@ class Form:
                 self.gain,
                 self.offset,
                 self.read_noise,
+                self.uncertainty,
+                self.ensemble,
                 self.keep_history,
             ]
         )
@@ -191,7 +201,8 @@ class Form:
         """Show the preset's lr and input noise; a box left at what it shows passes None (the
         preset's exact value: the boxes round 1/30 to 0.0333)."""
         preset = self._get_preset(self.preset.value)
-        for name, exact in (("lr", preset.lr), ("perturb_std", preset.task(self.task).perturb_std)):
+        perturb = preset_task(preset, self.task).perturb_std
+        for name, exact in (("lr", preset.lr), ("perturb_std", perturb)):
             box = getattr(self, name)
             box.value = exact
             self._preset_defaults[name] = float(box.value)
@@ -254,6 +265,8 @@ class Form:
             "noise": self.noise.value,
             "tile": auto_int("tile", self.tile.value, none=True),
             "workers": auto_int("workers", self.workers.value),
+            "ensemble": int(self.ensemble.value),
+            "uncertainty": bool(self.uncertainty.value),
         }
         if self.noise.value != "gaussian" and not self.estimate_camera.value:
             options["gain"] = float(self.gain.value)
@@ -266,6 +279,7 @@ class Form:
 
     def reset_choices(self) -> None:
         self.first.reset_choices()
+        self.advanced_box.reset_choices()
 
     def set_enabled(self, enabled: bool) -> None:
         self.first.enabled = self.advanced_box.enabled = enabled

@@ -139,6 +139,8 @@ def run_params(plan: JobPlan, source: Source, quality: str) -> dict[str, Any]:
         "noise": o.noise,
         "tile": None if plan.tiles is None else plan.tiles.tile,
         "workers": plan.workers,
+        "ensemble": plan.members,
+        "uncertainty": o.uncertainty,
     }
     if request.factor > 1:
         params["factor"] = request.factor

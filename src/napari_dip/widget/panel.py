@@ -96,5 +96,11 @@ class RunPanel(QWidget):
             self.progress.setFormat("failed" if failed or last is None else "stopped")
             return
         self.progress.setFormat(final_text(last, noun))
-        self.progress.setToolTip(last.stop_reason)
+        tip = last.stop_reason
+        if last.estimated_psnr is not None:
+            tip += (
+                f"\n≈ {last.estimated_psnr:.1f} dB: the PSNR the stop rule estimates, without "
+                "ground truth"
+            )
+        self.progress.setToolTip(tip)
         self.progress.setValue(bar_value(last))

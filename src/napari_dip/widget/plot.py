@@ -3,7 +3,9 @@
 Loss (blue, left axis) and stop score (orange, right axis) against the run's step, each on its
 own log scale, one line per piece (tile, slice) so pieces fitted one after the other or side
 by side are not joined; the step of the chosen estimate (green) and where the run stopped
-(red, dashed) marked; axis labels and, above the plot, a legend of what is drawn. What it
+(red, dashed) marked; axis labels and, above the plot, a legend of what is drawn; the PSNR a
+stop rule estimates without ground truth (``sure``, ``validation``), once known, in the
+plot's top right corner as text (it comes as pieces end: too few points for a curve). What it
 shows is kept as plain data (:attr:`CurvePlot.loss`, :attr:`~CurvePlot.scores`,
 :meth:`~CurvePlot.legend` …), so it can be checked without looking at pixels.
 """
@@ -78,6 +80,7 @@ class CurvePlot(QWidget):
         self._lines: dict[tuple, tuple[Points, Points]] = {}  # per piece: its loss, scores
         self.best_step: int | None = None
         self.stop_step: int | None = None
+        self.estimated_psnr: float | None = None
         self.update()
 
     def add(self, snap: Snapshot) -> None:
@@ -88,6 +91,8 @@ class CurvePlot(QWidget):
         self.scores.extend(snap.scores)
         scores.extend(snap.scores)
         self.best_step = snap.best_step
+        if snap.estimated_psnr is not None and math.isfinite(snap.estimated_psnr):
+            self.estimated_psnr = snap.estimated_psnr
         if snap.stop_reason is not None:
             self.stop_step = snap.step
         self.update()
@@ -156,6 +161,11 @@ class CurvePlot(QWidget):
                 QPolygonF([QPointF(x - 4, top), QPointF(x + 4, top), QPointF(x, top + 6)])
             )
         self._legend(painter, area)
+        if self.estimated_psnr is not None:
+            painter.setPen(QPen(self.TEXT, 1))
+            inner = area.adjusted(0, 2, -4, 0)
+            flags = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop
+            painter.drawText(inner, flags, f"≈ {self.estimated_psnr:.1f} dB est.")
         if not self.loss and not self.scores:
             painter.setPen(QPen(self.TEXT, 1))
             painter.drawText(area, Qt.AlignmentFlag.AlignCenter, self.EMPTY)

@@ -2,8 +2,10 @@
 
 Pure text from a :class:`~napari_dip.pipeline.snapshot.Snapshot` (no Qt), e.g.
 ``tile 3/4 · step 420 · about 25 s left`` during a run and
-``done at step 1130 · result from step 1100 · 2 min 05 s`` after it. The bar's value is
-``snapshot.progress`` on a fixed scale of :data:`BAR_MAX`.
+``done at step 1130 · result from step 1100 · 2 min 05 s`` after it; a run whose stop rule
+estimates its PSNR without ground truth (``sure``, ``validation``) adds ``≈ 28.4 dB est.``
+once it is known. The bar's value is ``snapshot.progress`` on a fixed scale of
+:data:`BAR_MAX`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from ..pipeline.snapshot import progress_text
 if TYPE_CHECKING:
     from ..pipeline.snapshot import Snapshot
 
-__all__ = ["BAR_MAX", "STOPPED", "bar_value", "duration", "final_text", "noun", "running_text"]
+__all__ = [
+    "BAR_MAX",
+    "STOPPED",
+    "bar_value",
+    "duration",
+    "final_text",
+    "noun",
+    "psnr_text",
+    "running_text",
+]
 
 BAR_MAX = 1000  # the bar's fixed maximum: snapshot.progress × BAR_MAX
 STOPPED = "stopped on request"
@@ -49,12 +60,21 @@ def noun(axes: str | None, mode: str | None) -> str:
     return "slice"
 
 
+def psnr_text(snap: Snapshot) -> str:
+    """`` · ≈ 28.4 dB est.`` when the run estimates its PSNR, else nothing."""
+    value = snap.estimated_psnr
+    if value is None or not math.isfinite(value):
+        return ""
+    return f" · ≈ {value:.1f} dB est."
+
+
 def running_text(snap: Snapshot, part_noun: str = "slice") -> str:
-    """``slice 2/8 · tile 3/4 · step 420 · about 25 s left`` (no time before it is known)."""
+    """``slice 2/8 · tile 3/4 · step 420 · about 25 s left`` (no time before it is known),
+    and the estimated PSNR once known."""
     text = progress_text(snap, part_noun)
     if math.isfinite(snap.eta) and snap.step:
         text += f" · about {duration(snap.eta)} left"
-    return text
+    return text + psnr_text(snap)
 
 
 def final_text(snap: Snapshot, part_noun: str = "slice") -> str:
@@ -64,6 +84,8 @@ def final_text(snap: Snapshot, part_noun: str = "slice") -> str:
         ended += f" ({len(snap.failures)} failed)"
     if snap.parts > 1 or snap.tiles > 1:  # each piece chose its own step
         what = f"{snap.parts} {part_noun}s" if snap.parts > 1 else f"{snap.tiles} tiles"
-        return f"{ended}: {what} · {snap.step} steps · {duration(snap.elapsed)}"
-    chosen = "" if snap.best_step is None else f" · result from step {snap.best_step}"
-    return f"{ended} at step {snap.step}{chosen} · {duration(snap.elapsed)}"
+        text = f"{ended}: {what} · {snap.step} steps · {duration(snap.elapsed)}"
+    else:
+        chosen = "" if snap.best_step is None else f" · result from step {snap.best_step}"
+        text = f"{ended} at step {snap.step}{chosen} · {duration(snap.elapsed)}"
+    return text + psnr_text(snap)

@@ -19,10 +19,19 @@ Pure Python; the step counts need the engine's presets (torch), imported when as
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..options import Choice
 
-__all__ = ["CUSTOM", "DEFAULT", "QUALITIES", "Quality", "quality_of", "quality_steps"]
+__all__ = [
+    "CUSTOM",
+    "DEFAULT",
+    "QUALITIES",
+    "Quality",
+    "preset_task",
+    "quality_of",
+    "quality_steps",
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,12 @@ CUSTOM = Choice(
 DEFAULT = "balanced"
 
 
+def preset_task(preset: Any, task: str) -> Any:
+    """A preset's settings for ``task`` as the plan fits it: deconvolution like denoising
+    unless the preset has its own."""
+    return preset.task(task if task in preset.tasks else "denoise")
+
+
 def quality_steps(quality: Quality, task: str) -> int:
     """The step budget ``quality`` gives ``task``."""
     from ..engine import get_preset
@@ -86,7 +101,7 @@ def quality_steps(quality: Quality, task: str) -> int:
 
     if quality.full_budget:
         return default_steps(quality.preset, task, quality.stop)
-    return get_preset(quality.preset).task(task).steps
+    return preset_task(get_preset(quality.preset), task).steps
 
 
 def quality_of(preset: str, stop: str, steps: int, task: str) -> str:

@@ -10,11 +10,18 @@ from typing import Any
 
 from .. import samples
 
-__all__ = ["damaged_sample", "low_resolution_sample", "noisy_sample", "photon_limited_sample"]
+__all__ = [
+    "blurred_sample",
+    "damaged_sample",
+    "low_resolution_sample",
+    "noisy_sample",
+    "photon_limited_sample",
+]
 
 LayerData = tuple[Any, dict[str, Any], str]
 
 _FACTOR = 4
+BLUR_SIGMA = 2.0  # the blurred sample's Gaussian PSF, in pixels
 # The photon-limited stack's camera: what noise="poisson" needs (or estimates)
 PHOTON_GAIN, PHOTON_OFFSET = 1.0, 100.0
 
@@ -57,4 +64,24 @@ def photon_limited_sample() -> list[LayerData]:
     return [
         (noisy, {"name": "cells (photon-limited)", "metadata": camera}, "image"),
         (clean, {"name": "cells (clean)", "visible": False}, "image"),
+    ]
+
+
+def blurred_sample() -> list[LayerData]:
+    """Camera crop blurred by a Gaussian PSF (σ = 2 px) with a little noise (σ = 2 of 255),
+    and that PSF as a hidden layer, for the Deconvolve widget."""
+    import numpy as np
+    from scipy import ndimage
+
+    from ..psf import gaussian_psf
+
+    clean = samples.grey_crop("camera", size=256)
+    kernel = gaussian_psf(BLUR_SIGMA)
+    blurred = ndimage.convolve(clean.astype(np.float32), kernel, mode="reflect")
+    noisy = blurred + np.random.default_rng(0).normal(0.0, 2.0, blurred.shape)
+    observed = np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+    return [
+        (observed, {"name": "camera (blurred)"}, "image"),
+        (kernel, {"name": f"PSF (Gaussian, σ = {BLUR_SIGMA:g} px)", "visible": False}, "image"),
+        _clean(clean),
     ]

@@ -38,9 +38,11 @@ POLL_S = 0.05  # how often a waiting worker looks at the stop flag
 class Job:
     """One run: its plan and the flags the two threads share. ``stop``: asked to stop (Stop,
     the dock closed); ``taken``: the main thread took the last update; ``done``: the worker's
-    generator has ended (its pieces' threads joined)."""
+    generator has ended (its pieces' threads joined). ``rgb``: the result is an RGB layer
+    (its uncertainty map is one σ per pixel)."""
 
     plan: JobPlan
+    rgb: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
     taken: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
@@ -55,11 +57,13 @@ class Job:
 class Update:
     """A snapshot and what the result layer shows for it: ``data`` is the whole result when
     ``where`` is None, else a stack's part to write at ``result[where]`` (None: nothing new to
-    show, only progress)."""
+    show, only progress). The run's last update carries ``sigma``, the uncertainty map to
+    show, when the run asked for one and its ensemble gave one."""
 
     snap: Snapshot
     data: np.ndarray | None
     where: tuple | None = None
+    sigma: np.ndarray | None = None
 
 
 def _part(snap: Snapshot) -> np.ndarray | None:
@@ -72,12 +76,27 @@ def _part(snap: Snapshot) -> np.ndarray | None:
     return None
 
 
+def _sigma(job: Job, snap: Snapshot) -> np.ndarray | None:
+    """The last snapshot's uncertainty map as the σ layer shows it: float32, the result's
+    shape; for RGB the root mean square over the colours (one σ per pixel)."""
+    if not job.plan.request.options.uncertainty:
+        return None
+    sigma = snap.uncertainty()
+    if sigma is None:
+        return None
+    sigma = np.asarray(sigma, np.float32)
+    if job.rgb and sigma.ndim >= 3:
+        sigma = np.sqrt(np.mean(np.square(sigma), axis=-1)).astype(np.float32)
+    return sigma
+
+
 def _update(job: Job, snap: Snapshot, first: bool) -> Update:
     last = snap.stop_reason is not None
+    if last:  # an image stopped before its ensemble's members all ended has no images:
+        whole = job.stack or snap.view is not None  # the layer keeps the last preview
+        return Update(snap, snap.result() if whole else None, sigma=_sigma(job, snap))
     if not job.stack:
-        return Update(snap, snap.result() if (snap.view is not None or last) else None)
-    if last:
-        return Update(snap, snap.result())
+        return Update(snap, snap.result() if snap.view is not None else None)
     if first:
         request = job.plan.request
         if request.lazy:  # don't read a whole lazy stack to show the parts not reached yet

@@ -101,8 +101,13 @@ class Sure(_MinimumTracker):
 
     @property
     def estimated_mse(self) -> float | None:
-        """SURE at the chosen step: the result's mean squared error, normalised units²."""
-        return None if self._min is None else float(self._min)
+        """SURE at the chosen step: the result's mean squared error, normalised units²; None
+        when it is under 1 % of the noise variance (SURE's own error is larger there, e.g.
+        on tiny images whose noise level is poorly known)."""
+        if self._min is None:
+            return None
+        value = float(self._min)
+        return value if value > 0.01 * self._variance else None
 
     def _decide(self, step: int) -> str | None:
         reason = super()._decide(step)
