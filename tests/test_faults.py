@@ -151,11 +151,6 @@ def test_cli_writes_the_rest_when_a_tile_fails(noisy, tmp_path, monkeypatch):
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="every piece failing: run_jobs re-raises the pieces' RuntimeError, which "
-    "cli/commands.py does not catch: a traceback instead of one line (reported)",
-)
 def test_cli_says_one_line_when_every_piece_fails(noisy, tmp_path, monkeypatch):
     source, out = tmp_path / "in.png", tmp_path / "out.png"
     iio.imwrite(source, noisy)
@@ -240,11 +235,6 @@ def test_one_ctrl_c_stops_a_single_file_run_and_keeps_its_result(
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler given back
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/commands.py runs without previews: the snapshot before the second Ctrl-C has "
-    "no images, last.result() raises ValueError and nothing is written (reported)",
-)
 def test_a_second_ctrl_c_stops_at_once_and_keeps_the_result_so_far(
     noisy, tmp_path, monkeypatch, sigint_default
 ):

@@ -47,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, ImageFileError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return EXIT_ERROR
+    except (RuntimeError, MemoryError) as err:  # every piece failed (torch's errors included)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"{PROG}: error: the restoration failed: {first}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; nothing written", file=sys.stderr)
         return EXIT_INTERRUPTED

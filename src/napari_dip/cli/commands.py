@@ -139,8 +139,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     say(args, _header(args, plan))
     stop = StopOnCtrlC(PROG)
     try:
-        last, interrupted = follow(
-            run_jobs([plan], should_stop=stop, previews=False),
+        last, interrupted = follow(  # previews: a second Ctrl-C still has the best so far
+            run_jobs([plan], should_stop=stop, previews=True),
             stop,
             args.command,
             args.quiet,
