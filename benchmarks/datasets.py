@@ -8,6 +8,8 @@ Only scikit-image's bundled images are used (the ones that load without a networ
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 from skimage import data
 
@@ -250,3 +252,38 @@ def photon_stack(
     noisy, clean = photon_limited(shape, photons=photons, gain=GAIN, offset=OFFSET, seed=seed)
     extra = {"gain": GAIN, "offset": OFFSET, "read_noise": 0.0, "photons": photons}
     return noisy, extra, clean
+
+
+# --- one case per task (the stopping and uncertainty benchmarks) ---------------------------
+
+TASKS = ("denoise", "inpaint", "super_resolve", "deconvolve")
+
+
+def add_case_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that pick the cases of :func:`task_case`: tasks, split, images, size."""
+    parser.add_argument("--tasks", nargs="*", default=["denoise"], choices=TASKS)
+    parser.add_argument("--split", choices=("tuning", "held_out"), default="tuning")
+    parser.add_argument("--images", nargs="*")
+    parser.add_argument("--size", type=int, default=128)
+
+
+def task_case(
+    task: str, name: str, size: int, sigma: float, seed: int
+) -> tuple[np.ndarray, dict, np.ndarray, float]:
+    """One ``task`` case on image ``name``: the observed image, the API's task arguments, the
+    truth and the PSNR's data range (denoise: σ; inpaint: 50 % random; SR ×4; deconvolve:
+    Gaussian PSF σ = 2 px, 30 photons)."""
+    clean = image(name, size)
+    if task == "denoise":
+        observed, _, _ = gaussian_noise(clean, sigma, seed=seed)
+        return observed, {}, clean, 255.0
+    if task == "inpaint":
+        observed, extra, _ = inpainting(clean, "random", seed=seed)
+        return observed, {"task": "inpaint", "mask": extra["mask"]}, clean, 255.0
+    if task == "super_resolve":
+        observed, extra, sharp = low_resolution(clean, 4)
+        return observed, {"task": "super_resolve", "factor": 4}, sharp, 255.0
+    psf = gaussian_psf(2.0)
+    observed, extra, sharp = blur_poisson(clean, psf, 30.0, seed=seed)
+    kwargs = {"task": "deconvolve", "psf": psf, "noise": "poisson-gaussian"}
+    return observed, kwargs, sharp, float(sharp.max() - extra["offset"])

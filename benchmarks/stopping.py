@@ -22,40 +22,12 @@ RULES = ("auto", "wmv", "discrepancy", "validation", "sure")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--tasks",
-        nargs="*",
-        default=["denoise"],
-        choices=("denoise", "inpaint", "super_resolve", "deconvolve"),
-    )
-    parser.add_argument("--split", choices=("tuning", "held_out"), default="tuning")
-    parser.add_argument("--images", nargs="*")
-    parser.add_argument("--size", type=int, default=128)
+    datasets.add_case_arguments(parser)
     parser.add_argument("--sigma", type=float, default=25.0)
     parser.add_argument("--rules", nargs="*", default=list(RULES), choices=RULES)
     parser.add_argument("--ceiling", type=int, help="steps of the oracle run (default: the task's)")
     parser.add_argument("--every", type=int, default=25, help="oracle sampling interval")
     parser.add_argument("--device", default="cpu")
-
-
-def _case(
-    task: str, name: str, size: int, sigma: float, seed: int
-) -> tuple[np.ndarray, dict, np.ndarray, float]:
-    """Observed, the API's task arguments, the truth and the PSNR's data range."""
-    clean = datasets.image(name, size)
-    if task == "denoise":
-        observed, _, _ = datasets.gaussian_noise(clean, sigma, seed=seed)
-        return observed, {}, clean, 255.0
-    if task == "inpaint":
-        observed, extra, _ = datasets.inpainting(clean, "random", seed=seed)
-        return observed, {"task": "inpaint", "mask": extra["mask"]}, clean, 255.0
-    if task == "super_resolve":
-        observed, extra, sharp = datasets.low_resolution(clean, 4)
-        return observed, {"task": "super_resolve", "factor": 4}, sharp, 255.0
-    psf = datasets.gaussian_psf(2.0)
-    observed, extra, sharp = datasets.blur_poisson(clean, psf, 30.0, seed=seed)
-    kwargs = {"task": "deconvolve", "psf": psf, "noise": "poisson-gaussian"}
-    return observed, kwargs, sharp, float(sharp.max() - extra["offset"])
 
 
 def _score(truth: np.ndarray, result: np.ndarray, data_range: float, offset: float) -> float:
@@ -70,7 +42,9 @@ def run(args: argparse.Namespace) -> dict:
     names = args.images or datasets.names(args.split)
     for task in args.tasks:
         for seed, name in enumerate(names):
-            observed, kwargs, truth, data_range = _case(task, name, args.size, args.sigma, seed)
+            observed, kwargs, truth, data_range = datasets.task_case(
+                task, name, args.size, args.sigma, seed
+            )
             offset = datasets.OFFSET if task == "deconvolve" else 0.0
             base: dict[str, Any] = {"device": args.device, "tile": None, **kwargs}
             ceiling = args.ceiling or default_steps("fast", task, "auto")

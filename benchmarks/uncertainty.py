@@ -20,15 +20,7 @@ from . import datasets, measure
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--tasks",
-        nargs="*",
-        default=["denoise"],
-        choices=("denoise", "inpaint", "super_resolve", "deconvolve"),
-    )
-    parser.add_argument("--split", choices=("tuning", "held_out"), default="tuning")
-    parser.add_argument("--images", nargs="*")
-    parser.add_argument("--size", type=int, default=128)
+    datasets.add_case_arguments(parser)
     parser.add_argument("--ensemble", type=int, default=4)
     parser.add_argument("--device", default="cpu")
 
@@ -49,12 +41,10 @@ def calibration(error: np.ndarray, sigma: np.ndarray) -> dict:
 def run(args: argparse.Namespace) -> dict:
     from napari_dip import restore_steps
 
-    from .stopping import _case
-
     rows = []
     for task in args.tasks:
         for seed, name in enumerate(args.images or datasets.names(args.split)):
-            observed, kwargs, truth, _ = _case(task, name, args.size, 25.0, seed)
+            observed, kwargs, truth, _ = datasets.task_case(task, name, args.size, 25.0, seed)
             start = time.perf_counter()
             run = restore_steps(
                 observed,

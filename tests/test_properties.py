@@ -125,6 +125,17 @@ def outcome(call) -> tuple[object, BaseException | None]:
         return None, err
 
 
+def judge(test: str, cls: str, err: BaseException | None, problems: list, what: str) -> None:
+    """The oracle's verdict on one case, counted for the table: accepted only when it has no
+    ``problems``, refused only with an error naming one of them."""
+    if err is None:
+        assert not problems, f"accepted {what}: {problems}"
+        record(test, cls, "accepted")
+    else:
+        check_named(err, problems)
+        record(test, cls, "refused")
+
+
 def check_named(err: BaseException, problems: list[tuple[str, ...]]) -> None:
     """``err`` names one of ``problems`` (each a tuple of words, any of which will do)."""
     assert problems, f"a valid input was refused: {type(err).__name__}: {err}"
@@ -289,12 +300,7 @@ def test_any_dtype_and_shape_is_checked_before_a_fit(case, channel_axis):
     run = first_step(lambda: restore_steps(image, channel_axis=channel_axis, **QUICK))
     _, err = outcome(lambda: run(bool(in_pixels)))
     cls = f"{image.dtype.name} {image.ndim}D {kind}"
-    if err is None:
-        assert not at_call and not in_pixels, f"accepted {cls} {image.shape}: {at_call + in_pixels}"
-        record("dtypes and shapes", cls, "accepted")
-    else:
-        check_named(err, at_call + in_pixels)
-        record("dtypes and shapes", cls, "refused")
+    judge("dtypes and shapes", cls, err, at_call + in_pixels, f"{cls} {image.shape}")
     assert fingerprint(image) == before
 
 
@@ -411,12 +417,7 @@ def test_axes_strings_are_checked(case):
     run = first_step(lambda: restore_steps(image, axes=axes, mode=mode, **QUICK))
     _, err = outcome(lambda: run(bool(pixels)))
     cls = "valid axes" if not at_call else "bad axes"
-    if err is None:
-        assert not at_call and not pixels, f"accepted axes {axes!r} for {image.shape}, {mode}"
-        record("axes", cls, "accepted")
-    else:
-        check_named(err, at_call + pixels)
-        record("axes", cls, "refused")
+    judge("axes", cls, err, at_call + pixels, f"axes {axes!r} for {image.shape}, {mode}")
     assert fingerprint(image, axes) == before
 
 
@@ -515,12 +516,7 @@ def test_masks_are_checked(kind, stack, nan_in_holes, seed):
     kwargs = {"axes": "ZYX"} if stack else {}
     run = first_step(lambda: restore_steps(image, task="inpaint", mask=mask, **kwargs, **QUICK))
     _, err = outcome(lambda: run(bool(problems)))
-    if err is None:
-        assert not problems, f"accepted a mask: {kind}"
-        record("masks", kind, "accepted")
-    else:
-        check_named(err, problems)
-        record("masks", kind, "refused")
+    judge("masks", kind, err, problems, f"a mask: {kind}")
     assert fingerprint(image, mask) == before
 
 
@@ -588,12 +584,7 @@ def test_factors_are_checked(factor):
     run = first_step(lambda: restore_steps(image, task="super_resolve", factor=factor, **QUICK))
     _, err = outcome(lambda: run(False))
     cls = type(factor).__name__
-    if err is None:
-        assert not problems, f"accepted factor {factor!r}"
-        record("factors", cls, "accepted")
-    else:
-        check_named(err, problems)
-        record("factors", cls, "refused")
+    judge("factors", cls, err, problems, f"factor {factor!r}")
     assert fingerprint(image) == before
 
 
@@ -657,13 +648,8 @@ def test_psfs_are_checked(kind, seed):
     before = fingerprint(image, psf)
     run = first_step(lambda: restore_steps(image, task="deconvolve", psf=psf, **QUICK))
     _, err = outcome(lambda: run(False))
-    if err is None:
-        assert not words, f"accepted a PSF: {kind}"
-        record("psfs", kind, "accepted")
-    else:
-        check_named(err, [words])
-        assert "psf" in str(err).lower(), err
-        record("psfs", kind, "refused")
+    judge("psfs", kind, err, [words] if words else [], f"a PSF: {kind}")
+    assert err is None or "psf" in str(err).lower(), err
     assert fingerprint(image, psf) == before
 
 
@@ -788,12 +774,7 @@ def test_options_are_checked(chosen):
     run = first_step(lambda: restore_steps(image, **options))
     _, err = outcome(lambda: run(False))
     cls = "bad options" if problems else "valid options"
-    if err is None:
-        assert not problems, f"accepted {options}: {problems}"
-        record("options", cls, "accepted")
-    else:
-        check_named(err, problems)
-        record("options", cls, "refused")
+    judge("options", cls, err, problems, f"{options}")
     assert fingerprint(image) == before
 
 

@@ -19,6 +19,7 @@ from napari_dip.engine import (
     Panel,
     Poisson,
     Problem,
+    SelfValidation,
     SharpnessRatio,
     WindowedVariance,
     build_prior,
@@ -460,3 +461,27 @@ def denoise_steps(noisy, **kwargs):
     from napari_dip import restore_steps
 
     return restore_steps(noisy, device="cpu", update_every=10, **kwargs)
+
+
+def test_auto_is_each_tasks_own_rule():
+    """ "auto": ES-WMV with the discrepancy rule for denoising (the rule that decides there),
+    self-validation (held-out pixels) for the tasks ES-WMV never stopped."""
+    from napari_dip.pipeline.plan import make_plan
+    from napari_dip.pipeline.request import make_request
+
+    image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    mask = np.zeros((32, 32), bool)
+    mask[8:12] = True
+    cases = {
+        "denoise": {},
+        "inpaint": {"mask": mask},
+        "super_resolve": {"factor": 2},
+        "deconvolve": {"psf": np.full((3, 3), 1 / 9)},
+    }
+    for task, extra in cases.items():
+        rule = make_plan(make_request(image, task=task, device="cpu", **extra)).rule
+        if task == "denoise":
+            assert isinstance(rule, FirstOf) and not rule.wants_validation
+            assert [type(r) for r in rule.rules] == [WindowedVariance, Discrepancy]
+        else:
+            assert isinstance(rule, SelfValidation) and rule.wants_validation, task

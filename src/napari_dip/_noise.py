@@ -112,6 +112,19 @@ def _fit_points(planes: np.ndarray, known: np.ndarray | None) -> tuple[np.ndarra
     return np.asarray(xs), np.asarray(vs), np.asarray(ws, dtype=np.float64)
 
 
+def _image_points(
+    image: np.ndarray, known: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (mean, variance, weight) points of ``image``'s 2D planes (see :func:`_fit_points`);
+    patches with an unknown pixel (``known`` False) are skipped."""
+    values = np.asarray(image, dtype=np.float64)
+    if values.ndim < 2:
+        raise ValueError(f"need an image of at least 2 dimensions, got shape {values.shape}")
+    planes = values.reshape(-1, *values.shape[-2:])
+    mask = None if known is None else np.broadcast_to(known, values.shape).reshape(planes.shape)
+    return _fit_points(planes, mask)
+
+
 def estimate_noise(
     image: np.ndarray,
     known: np.ndarray | None = None,
@@ -151,12 +164,7 @@ def estimate_noise(
     read_noise = _optional_number("read_noise", read_noise)
     if gain is not None and offset is not None and read_noise is not None:
         return NoiseParams(gain, offset, read_noise)
-    values = np.asarray(image, dtype=np.float64)
-    if values.ndim < 2:
-        raise ValueError(f"need an image of at least 2 dimensions, got shape {values.shape}")
-    planes = values.reshape(-1, *values.shape[-2:])
-    mask = None if known is None else np.broadcast_to(known, values.shape).reshape(planes.shape)
-    x, v, w = _fit_points(planes, mask)
+    x, v, w = _image_points(image, known)
     if x.size < 2 or np.ptp(x) == 0:
         raise ValueError("the image has too little intensity range to estimate the noise")
     sw = np.sqrt(w)
@@ -197,11 +205,8 @@ def choose_noise(
     """
     if given:
         return "poisson-gaussian", "camera parameters given"
-    data = np.asarray(values, dtype=np.float64)
-    planes = data.reshape(-1, *data.shape[-2:])
-    mask = None if known is None else np.broadcast_to(known, data.shape).reshape(planes.shape)
     try:
-        x, v, w = _fit_points(planes, mask)
+        x, v, w = _image_points(values, known)
     except ValueError:
         return "gaussian", "too few patches to see how the noise grows: Gaussian"
     dtype = np.asarray(values).dtype

@@ -44,7 +44,12 @@ TASKS = (
     Choice("deconvolve", "Deconvolve", "undo the blur of a known point-spread function"),
 )
 STOPS = (
-    Choice("auto", "auto", "the best rule for the task (ES-WMV and the discrepancy rule)"),
+    Choice(
+        "auto",
+        "auto",
+        "the task's rule: ES-WMV and the discrepancy rule for denoising, self-validation for "
+        "the other tasks",
+    ),
     Choice("wmv", "windowed variance (ES-WMV)", "windowed moving variance of the outputs"),
     Choice("emv", "exponential variance (ES-EMV)", "its exponential, buffer-free variant"),
     Choice("sharpness", "blur/sharpness ratio", "the blurriness/sharpness ratio settles"),
@@ -82,7 +87,11 @@ NOISES = (
     ),
 )
 PRECISIONS = (
-    Choice("auto", "auto", "bfloat16 where the hardware computes it natively, else float32"),
+    Choice(
+        "auto",
+        "auto",
+        "bfloat16 where the hardware computes it natively (not for volumes on a CPU), else float32",
+    ),
     Choice("float32", "float32", "exact, the reference"),
     Choice("bfloat16", "bfloat16", "faster where native; emulated (slow) on other CPUs"),
     Choice("float16", "float16 (CUDA only)", "CUDA GPUs only"),

@@ -209,25 +209,13 @@ def _workers(value: Any, device: torch.device, tiles: TilePlan | None, members: 
     return int(value)
 
 
-# stop="auto" per task: ES-WMV never stops inpainting or super-resolution runs (their loss keeps
-# falling) and the discrepancy rule is for denoising; self-validation stops all of them
-# (benchmarks/stopping.py; docs/stopping.md).
-AUTO_RULES = {"inpaint": "validation", "super_resolve": "validation", "deconvolve": "validation"}
-
-
-def auto_rule(stop: object, task: str) -> object:
-    """The rule ``stop`` names for ``task``: ``"auto"`` is the task's own (``AUTO_RULES``;
-    ES-WMV with the discrepancy rule for denoising), anything else itself."""
-    return AUTO_RULES.get(task, stop) if stop == "auto" else stop
-
-
 def make_plan(request: Request, number: int = 0) -> JobPlan:
     """Plan ``request``: resolve the preset, device, step budget and stop rule, and cut it
     into parts and pieces. Raises ``ValueError`` for what no piece could be fitted with."""
     o = request.options
     chosen = engine.get_preset(o.preset)
     task = _task_settings(chosen, request.task)
-    rule = engine.make_stop_rule(auto_rule(o.stop, request.task))
+    rule = engine.make_stop_rule(o.stop, task=request.task)
     steps = o.steps
     if steps is None:
         steps = task.steps if _budget_only(o.stop) else AUTO_BUDGET_FACTOR * task.steps

@@ -18,6 +18,7 @@ from ..options import OPTIONS, UNCERTAINTY_MEMBERS, Choice
 __all__ = [
     "WHEN",
     "auto_int",
+    "bullets",
     "camera_controls",
     "combo",
     "ensemble_controls",
@@ -71,7 +72,8 @@ def tooltip_of(name: str, choices: tuple[Choice, ...] = ()) -> str:
     """The option's help text, what each choice does and when to change it."""
     entry = OPTIONS[name]
     lines = [entry.help[:1].upper() + entry.help[1:] + "."]
-    lines += [f"• {c.label}: {c.help}" for c in choices or entry.choices]
+    if choices or entry.choices:
+        lines.append(bullets(choices or entry.choices))
     if name in WHEN:
         lines.append(f"When to change it: {WHEN[name]}.")
     return "\n".join(lines)
@@ -91,6 +93,11 @@ def auto_int(name: str, text: str, none: bool = False) -> int | str | None:
         raise ValueError(
             f"{label_of(name)} must be {allowed} a whole number, got {text!r}"
         ) from None
+
+
+def bullets(choices: tuple[Choice, ...]) -> str:
+    """``choices`` as a tooltip's bulleted list: "• label: help", one a line."""
+    return "\n".join(f"• {c.label}: {c.help}" for c in choices)
 
 
 def combo(label: str, choices: tuple[Choice, ...], value: str, tooltip: str) -> ComboBox:

@@ -22,6 +22,7 @@ from superqt import QCollapsible
 from ..options import MODES, NOISES, PRECISIONS, STOPS, Choice
 from .controls import (
     auto_int,
+    bullets,
     camera_controls,
     combo,
     ensemble_controls,
@@ -78,7 +79,7 @@ class Form:
             STACK_CHOICES,
             "current",
             "what of a stack or time-lapse to restore:\n"
-            + "\n".join(f"• {c.label}: {c.help}" for c in STACK_CHOICES)
+            + bullets(STACK_CHOICES)
             + "\nWhen to change it: to restore the whole stack once one slice looks right.",
         )
         self.axes = LineEdit(label="axes", value="")

@@ -18,7 +18,7 @@ from magicgui.widgets import ComboBox, FileEdit, FloatSpinBox
 from napari.layers import Image
 
 from ..options import Choice
-from .controls import combo
+from .controls import bullets, combo
 
 __all__ = ["PSF_SOURCES", "PsfControls"]
 
@@ -53,10 +53,7 @@ class PsfControls:
             "PSF",
             PSF_SOURCES,
             "gaussian",
-            "the point-spread function: the blur to undo\n"
-            + "\n".join(f"• {c.label}: {c.help}" for c in PSF_SOURCES)
-            + "\n"
-            + _CENTRE,
+            "the point-spread function: the blur to undo\n" + bullets(PSF_SOURCES) + "\n" + _CENTRE,
         )
         self.layer = ComboBox(label="PSF layer", choices=layers_of(Image), nullable=True)
         self.layer.tooltip = "the image layer holding the PSF (2D; 3D for a volume). " + _CENTRE

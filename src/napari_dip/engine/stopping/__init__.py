@@ -101,17 +101,28 @@ RULES = {
 # runs), benchmarks/noise_models.py (photon-limited data), README "Automatic stopping".
 
 
-def make_stop_rule(stop: str | StopRule | None = "auto", **options: object) -> StopRule:
+# "auto" for the other tasks: ES-WMV never stopped inpainting or super-resolution runs before
+# the ceiling (their loss keeps falling) and the discrepancy rule is for denoising only;
+# self-validation stopped every run (benchmarks/stopping.py, docs/stopping.md).
+AUTO_RULES = {"inpaint": "validation", "super_resolve": "validation", "deconvolve": "validation"}
+
+
+def make_stop_rule(
+    stop: str | StopRule | None = "auto", task: str = "denoise", **options: object
+) -> StopRule:
     """A rule from its name: ``"wmv"`` (ES-WMV, with a burn-in of ``DEFAULT_BURN_IN`` steps
     and a relative tolerance of ``DEFAULT_TOLERANCE`` on the minimum), ``"emv"``,
     ``"sharpness"``, ``"discrepancy"`` (:class:`Discrepancy`, denoising only), ``"auto"``
-    (``"wmv"`` and ``"discrepancy"``, whichever stops first: :class:`FirstOf`),
-    ``"budget"``/``"none"``/``None`` (no automatic stop); a :class:`StopRule` is returned as
-    is (reset). ``options`` go to the rule's class (for ``"auto"``: to ES-WMV)."""
+    (for ``task`` denoise: ``"wmv"`` and ``"discrepancy"``, whichever stops first,
+    :class:`FirstOf`; for the others ``AUTO_RULES``' choice), ``"budget"``/``"none"``/``None``
+    (no automatic stop); a :class:`StopRule` is returned as is (reset). ``options`` go to the
+    rule's class (for denoising's ``"auto"``: to ES-WMV)."""
     if isinstance(stop, StopRule):
         stop.reset()
         return stop
     name = "budget" if stop is None or stop == "none" else stop
+    if name == "auto" and task in AUTO_RULES:
+        return make_stop_rule(AUTO_RULES[task], **options)
     if name == "auto":
         return FirstOf([make_stop_rule("wmv", **options), Discrepancy()])
     if name == "wmv":
