@@ -1,8 +1,5 @@
 """A griffe extension for the API pages: Sphinx roles in docstrings become inline code.
 
-``quiet`` (set in mkdocs.yml) names objects whose docstrings are parsed without warnings, for
-a docstring that numpydoc misreads until it is mended; keep that list short.
-
 The docstrings are numpydoc and also read in ``help()`` and IDEs, where Sphinx roles such as
 ``:func:`restore_steps``` or ``:class:`~.blur.Convolution``` are the usual way to name
 another object. mkdocstrings does not interpret them, so they are shown as code here:
@@ -36,13 +33,7 @@ def strip_roles(text: str) -> str:
 class SphinxRoles(griffe.Extension):
     """Rewrite each object's docstring once it is loaded."""
 
-    def __init__(self, quiet: list[str] | None = None) -> None:
-        super().__init__()
-        self.quiet = set(quiet or ())
-
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is None:
             return
         obj.docstring.value = strip_roles(obj.docstring.value)
-        if obj.path in self.quiet:
-            obj.docstring.parser_options = {**obj.docstring.parser_options, "warnings": False}

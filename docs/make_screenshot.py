@@ -1,7 +1,9 @@
 """Make the README screenshot: the noisy sample denoised with the Denoise dock's defaults.
 
 Run under Xvfb:  xvfb-run -a -s "-screen 0 1280x1024x24" python docs/make_screenshot.py out.png
-(``--advanced`` also unfolds the Advanced section, to look at every control;
+(``--first`` makes docs/images/first-screen.png instead: the dock as a newcomer first sees it,
+before Estimate or Run; ``--advanced`` also unfolds the Advanced section, to look at every
+control;
 ``--uncertainty`` makes docs/images/uncertainty.png instead: the same run at the *fast*
 quality on a 128² crop with an uncertainty map from an ensemble of 2: input, result and σ
 one above the other.)
@@ -28,7 +30,7 @@ def save_small(picture: Image.Image, target: str) -> None:
     picture.quantize(palette=palette, dither=Image.Dither.NONE).save(target, optimize=True)
 
 
-def main(path: str, advanced: bool = False, uncertainty: bool = False) -> None:
+def main(path: str, advanced: bool = False, uncertainty: bool = False, first: bool = False) -> None:
     viewer = napari.Viewer(title="napari-dip")
     viewer.window._qt_window.resize(1280, 900)  # the screenshot's size
     if uncertainty:  # a 128² crop: no tiles, and a few minutes for the two members
@@ -75,14 +77,24 @@ def main(path: str, advanced: bool = False, uncertainty: bool = False) -> None:
         widget.run_button.click()
         when(lambda: not widget.running, lambda: QTimer.singleShot(500, shoot))
 
-    widget.estimate_button.click()  # the estimate stays on show during the run
-    when(lambda: not widget.estimating, run)
+    if first:  # the dock as it opens: nothing estimated or run yet
+        viewer.layers.selection.active = viewer.layers[0]  # its controls on show
+        QTimer.singleShot(500, shoot)
+    else:
+        widget.estimate_button.click()  # the estimate stays on show during the run
+        when(lambda: not widget.estimating, run)
     napari.run()
 
 
 if __name__ == "__main__":
-    flags = {"--advanced", "--uncertainty"}
+    flags = {"--advanced", "--uncertainty", "--first"}
     args = [a for a in sys.argv[1:] if a not in flags]
-    sigma = "--uncertainty" in sys.argv
-    default = "docs/images/uncertainty.png" if sigma else "docs/screenshot.png"
-    main(args[0] if args else default, advanced="--advanced" in sys.argv, uncertainty=sigma)
+    sigma, first = "--uncertainty" in sys.argv, "--first" in sys.argv
+    default = (
+        "docs/images/uncertainty.png"
+        if sigma
+        else "docs/images/first-screen.png"
+        if first
+        else "docs/screenshot.png"
+    )
+    main(args[0] if args else default, "--advanced" in sys.argv, sigma, first)

@@ -44,6 +44,15 @@ class TimeEstimate:
 
     For an image restored in tiles, ``tiles`` says how many; the step counts then add up the
     steps of every tile, as the progress bar counts them.
+
+    Examples
+    --------
+    >>> from napari_dip import TimeEstimate
+    >>> one = TimeEstimate(seconds_per_step=0.02, typical_steps=1500, max_steps=6000)
+    >>> print(one)
+    typically about 30 s (~1500 steps), at most 2 min 00 s (6000 steps)
+    >>> one.times(8).max_steps                  # a stack of 8 slices, one after the other
+    48000
     """
 
     seconds_per_step: float
@@ -78,7 +87,16 @@ class TimeEstimate:
 
 
 def describe(one: TimeEstimate, slices: int = 1) -> str:
-    """The estimate as the widget and the CLI say it: per slice and in all for a stack."""
+    """The estimate as the widget and the CLI say it: per slice and in all for a stack.
+
+    Examples
+    --------
+    >>> from napari_dip import TimeEstimate
+    >>> from napari_dip.estimate import describe
+    >>> print(describe(TimeEstimate(0.02, 1500, 6000), slices=4))
+    estimate per slice: typically about 30 s (~1500 steps), at most 2 min 00 s (6000 steps)
+    4 slices, in all: typically about 2 min 00 s (~6000 steps), at most 8 min 00 s (24000 steps)
+    """
     if slices == 1:
         return f"estimate: {one}"
     each = f" × {one.tiles} tiles each" if one.tiles > 1 else ""

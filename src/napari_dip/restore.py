@@ -311,6 +311,17 @@ def deconvolve(
     Returns
     -------
     ndarray
+        The sharp image, in the input's shape (``factor`` times larger in Y and X) and dtype.
+
+    Examples
+    --------
+    >>> import napari_dip
+    >>> from napari_dip import samples
+    >>> observed, psf, clean = samples.blurred_cells((32, 32))
+    >>> camera = {"gain": 2.0, "offset": 100.0, "read_noise": 2.0}  # the sample's camera
+    >>> sharp = napari_dip.deconvolve(observed, psf, noise="poisson-gaussian", steps=10, **camera)
+    >>> sharp.shape, sharp.dtype
+    ((32, 32), dtype('uint16'))
     """
     return _finish(
         image,

@@ -74,6 +74,8 @@ class Convolution(Operator):
         linear-convolution size (the PSF's spectrum is cached per shape). ``"auto"`` takes the
         FFT above ``FFT_TAPS_2D`` / ``FFT_TAPS_3D`` kernel taps, where it is the faster.
 
+    Notes
+    -----
     Computation and result are float32 (float64 for float64 input), also under
     ``torch.autocast``: a blurred bf16 image loses the small differences deconvolution is after.
     """

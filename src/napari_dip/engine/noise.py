@@ -74,6 +74,8 @@ class Poisson(NoiseModel):
     floor : float
         Smallest expected count: the rate is clamped to it, so the log never sees 0.
 
+    Notes
+    -----
     Observed counts below 0 (values under the camera offset) are taken as 0.
     """
 
