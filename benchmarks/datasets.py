@@ -220,14 +220,11 @@ def blur_poisson(
     """
     from scipy import ndimage
 
-    if psf.ndim != clean.ndim:
-        raise ValueError(f"psf is {psf.ndim}D but the image is {clean.ndim}D")
-    x = clean.astype(np.float64)
-    x = photons * x / x.max()
-    blurred = np.maximum(ndimage.convolve(x, psf, mode="reflect"), 0.0)
-    rng = np.random.default_rng(seed)
-    values = offset + gain * rng.poisson(blurred) + rng.normal(0.0, read_noise, x.shape)
-    observed = np.clip(np.rint(values), 0, np.iinfo(np.uint16).max).astype(np.uint16)
+    from napari_dip.samples import blur_and_count
+
+    observed, sharp = blur_and_count(clean, psf, photons, gain, offset, read_noise, seed=seed)
+    x = photons * clean.astype(np.float64) / clean.max()
+    blurred = np.maximum(ndimage.convolve(x, psf / psf.sum(), mode="reflect"), 0.0)
     extra = {
         "psf": psf,
         "gain": gain,
@@ -236,7 +233,7 @@ def blur_poisson(
         "photons": photons,
         "blurred": (offset + gain * blurred).astype(np.float32),
     }
-    return observed, extra, (offset + gain * x).astype(np.float32)
+    return observed, extra, sharp
 
 
 def photon_stack(

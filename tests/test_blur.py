@@ -232,3 +232,24 @@ def test_widefield_psf_3d():
         widefield_psf(1.4, 0.5, 1.33, 0.1)
     with pytest.raises(ValueError, match="both z_step and nz"):
         widefield_psf(1.2, 0.5, 1.33, 0.1, z_step=0.2)
+
+
+def test_blurred_cells_is_the_sharp_stack_through_the_camera():
+    from napari_dip import samples
+
+    observed, kernel, clean = samples.blurred_cells((3, 48, 48), sigma=2.0, photons=200, seed=4)
+    again, _, _ = samples.blurred_cells((3, 48, 48), sigma=2.0, photons=200, seed=4)
+    np.testing.assert_array_equal(observed, again)  # seeded
+    assert observed.dtype == np.uint16 and observed.shape == clean.shape == (3, 48, 48)
+    np.testing.assert_allclose(kernel, gaussian_psf(2.0))
+    # the record is the clean stack blurred by that PSF, in the same camera units (gain 2,
+    # offset 100), up to photon and read noise
+    signal = (clean - 100.0) / 2.0
+    expected = 100.0 + 2.0 * np.stack([ndimage.convolve(p, kernel, mode="reflect") for p in signal])
+    residual = observed - expected
+    assert abs(residual.mean()) < 0.5
+    noise_sd = np.sqrt(4.0 * np.maximum(expected - 100.0, 0.0) / 2.0 + 4.0)  # gain·(counts) + read²
+    assert 0.85 < np.std(residual / noise_sd) < 1.15
+    assert float(clean.max()) == pytest.approx(100.0 + 2.0 * 200)  # the brightest pixel's photons
+    with pytest.raises(ValueError, match="2D but the image is 3D"):
+        samples.blur_and_count(np.ones((4, 8, 8)), kernel)

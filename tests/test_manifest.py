@@ -30,6 +30,7 @@ def test_manifest_is_installed_and_valid() -> None:
         (layer_samples.low_resolution_sample, ["image", "image"]),
         (layer_samples.photon_limited_sample, ["image", "image"]),
         (layer_samples.blurred_sample, ["image", "image", "image"]),
+        (layer_samples.blurred_cells_sample, ["image", "image", "image"]),
     ],
 )
 def test_samples_are_seeded_layer_data(loader, kinds) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from .. import samples
 
 __all__ = [
+    "blurred_cells_sample",
     "blurred_sample",
     "damaged_sample",
     "low_resolution_sample",
@@ -84,4 +85,15 @@ def blurred_sample() -> list[LayerData]:
         (observed, {"name": "camera (blurred)"}, "image"),
         (kernel, {"name": f"PSF (Gaussian, σ = {BLUR_SIGMA:g} px)", "visible": False}, "image"),
         _clean(clean),
+    ]
+
+
+def blurred_cells_sample() -> list[LayerData]:
+    """A blurred, photon-limited cell stack (Gaussian PSF σ = 2 px, 30 photons, camera gain 2
+    and offset 100) with its PSF and the sharp stack, hidden, for the Deconvolve widget."""
+    observed, kernel, clean = samples.blurred_cells((8, 128, 128), sigma=BLUR_SIGMA, photons=30)
+    return [
+        (observed, {"name": "cells (blurred, photon-limited)"}, "image"),
+        (kernel, {"name": f"PSF (Gaussian, σ = {BLUR_SIGMA:g} px)", "visible": False}, "image"),
+        (clean, {"name": "cells (clean)", "visible": False}, "image"),
     ]
