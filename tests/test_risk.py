@@ -99,7 +99,7 @@ def test_the_sure_rule_stops_at_the_risk_minimum_of_a_synthetic_run():
 
 
 def test_a_sure_run_stops_by_itself():
-    noisy, _ = samples.noisy(sigma=25, size=32, seed=2)
+    noisy, _ = samples.noisy(sigma=25, size=32, seed=2, image="moon")  # unclipped noise
     last = list(napari_dip.restore_steps(noisy, stop="sure", steps=900, update_every=100, **RUN))[
         -1
     ]
@@ -173,3 +173,20 @@ def test_an_ensemble_averages_its_members_and_reports_their_spread():
     from scipy.stats import spearmanr
 
     assert spearmanr(sigma.ravel(), error.ravel()).statistic > 0.1
+
+
+def test_no_psnr_estimate_for_an_image_clipped_at_its_range():
+    """Noise clipped at the type's limits is not the noise SURE and the held-out pixels
+    assume: their estimate would be too optimistic, so none is given. Unclipped, it is."""
+    rng = np.random.default_rng(3)
+    clean = np.full((32, 32), 128.0)
+    clean[:, :8] = 6.0  # a dark band: σ = 25 noise clips a share of it at 0
+    noise = rng.normal(0.0, 25.0, clean.shape)
+    clipped = np.clip(np.rint(clean + noise), 0, 255).astype(np.uint8)
+    unclipped = (clean + noise).astype(np.float32)  # the same noise, not clipped
+    options = {"stop": "validation", "steps": 30, "update_every": 10, "noise": "gaussian", **RUN}
+    last = list(napari_dip.restore_steps(unclipped, **options))[-1]
+    assert last.estimated_psnr is not None
+    assert np.mean(clipped == 0) > 0.05
+    last = list(napari_dip.restore_steps(clipped, **options))[-1]
+    assert last.estimated_psnr is None

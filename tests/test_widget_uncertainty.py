@@ -149,7 +149,7 @@ def test_the_estimated_psnr_shows_live_in_the_text_the_plot_and_the_metadata(
     make_napari_viewer_proxy, qtbot
 ):
     viewer = make_napari_viewer_proxy()
-    noisy, _ = samples.noisy(sigma=25, size=48, seed=0)
+    noisy, _ = samples.noisy(sigma=25, size=48, seed=0, image="moon")  # unclipped noise
     viewer.add_image(noisy, name="img")
     widget = dock(viewer, "Denoise")
     # two tiles one after the other: the estimate comes when the first ends, while the

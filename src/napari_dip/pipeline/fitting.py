@@ -31,6 +31,25 @@ __all__ = [
     "unturn",
 ]
 
+# The estimated PSNR is withheld for a piece with more than this share of its observed pixels
+# at its lowest or highest value: noise clipped at the range's ends is not the Gaussian (or
+# Poisson) noise SURE and self-validation assume, and their estimate was off by 1–9 dB on
+# clipped uint8 images (docs/benchmarks/history.md).
+CLIPPED_LIMIT = 0.01
+
+
+def clipped_share(unit: np.ndarray, known: np.ndarray | None = None, low: bool = True) -> float:
+    """The share of the (known) pixels of ``unit`` at its maximum value or, with ``low``, its
+    minimum: a few pixels for unclipped noise, the clipped share for an image clipped to its
+    range. (Photon counts leave ``low`` out: zero counts are part of their noise model.)"""
+    values = unit if known is None else unit[np.broadcast_to(known, unit.shape)]
+    if values.size == 0:
+        return 0.0
+    at_ends = values == values.max()
+    if low:
+        at_ends |= values == values.min()
+    return float(np.count_nonzero(at_ends)) / values.size
+
 
 @dataclass(frozen=True, eq=False)
 class PieceTask:
@@ -219,6 +238,8 @@ def fit_piece(
         )
     probe = _probe(task) if task.rule.wants_members else None
     problem, out_shape = _problem(task, probe)
+    photons = task.noise[0] != "gaussian"
+    clipped = clipped_share(task.unit, task.known, low=not photons) > CLIPPED_LIMIT
     device = task.device
     priors = [
         engine.build_prior(
@@ -256,7 +277,7 @@ def fit_piece(
             scores=snap.scores,
             expected_steps=snap.expected_steps,
             stop_reason=snap.stop_reason,
-            estimated_mse=getattr(task.rule, "estimated_mse", None),
+            estimated_mse=None if clipped else getattr(task.rule, "estimated_mse", None),
         )
 
 

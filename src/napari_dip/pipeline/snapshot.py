@@ -49,9 +49,10 @@ class Snapshot:
     why each finished part stopped, ``failures`` which pieces failed and why.
 
     ``progress`` (0 to 1) is the share of the run done, for a bar with a fixed end.
-    ``estimated_psnr`` is what the held-out pixels of a self-validating denoising run predict
-    (dB against the dtype's range for integers, the image's range for floats), without ground
-    truth; None otherwise.
+    ``estimated_psnr`` is what SURE or the held-out pixels of a self-validating denoising run
+    predict (dB against the dtype's range for integers, the image's range for floats), without
+    ground truth; None otherwise, and for pieces clipped at their range (see
+    ``fitting.CLIPPED_LIMIT``).
 
     ``estimate``, ``average`` and ``best`` are the current part — the image, or the slice,
     frame or volume that reported, at ``index`` in the stack — as float32: the network's
