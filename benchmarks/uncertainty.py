@@ -38,6 +38,12 @@ def calibration(error: np.ndarray, sigma: np.ndarray) -> dict:
     }
 
 
+def _factors() -> dict[str, float]:
+    from napari_dip.pipeline.assembly import UNCERTAINTY_FACTORS
+
+    return UNCERTAINTY_FACTORS
+
+
 def run(args: argparse.Namespace) -> dict:
     from napari_dip import restore_steps
 
@@ -74,7 +80,12 @@ def run(args: argparse.Namespace) -> dict:
             f"Uncertainty calibration ({args.split} images, {args.size}², {args.ensemble} members)"
         ),
         rows=rows,
-        notes=["coverage ±2σ: share of pixels whose true error is within twice the map's σ̂."],
+        notes=[
+            "coverage ±2σ: share of pixels whose true error is within twice the map's σ̂.",
+            "σ̂: the members' spread times the task's factor, "
+            + ", ".join(f"{t} {f:g}" for t, f in _factors().items() if t in args.tasks)
+            + " (napari_dip.pipeline.assembly.UNCERTAINTY_FACTORS).",
+        ],
         plots=[
             {
                 "title": "coverage of ±2σ̂",

@@ -193,6 +193,7 @@ def test_every_run_option_of_the_table_is_an_option_of_every_command() -> None:
             assert option.name in actions, (name, option.name)
             assert actions[option.name].help.startswith(option.help), (name, option.name)
         assert actions["stop"].choices == tuple(c.name for c in STOPS)
+        assert "--uncertainty" in commands[name].format_help()  # every help text expands
 
 
 def _write_stack(path: Path) -> Path:

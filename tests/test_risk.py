@@ -190,3 +190,16 @@ def test_no_psnr_estimate_for_an_image_clipped_at_its_range():
     assert np.mean(clipped == 0) > 0.05
     last = list(napari_dip.restore_steps(clipped, **options))[-1]
     assert last.estimated_psnr is None
+
+
+def test_the_uncertainty_map_is_the_members_spread_times_the_tasks_factor(monkeypatch):
+    """σ̂ is calibrated per task: the raw spread scaled by the task's factor (the same fit)."""
+    from napari_dip.pipeline import assembly
+
+    noisy, _ = samples.noisy(sigma=25, size=32, seed=1)
+    kw = {"steps": 10, "stop": "none", "ensemble": 2, "uncertainty": True, **RUN}
+    _, calibrated = napari_dip.denoise(noisy, **kw)
+    monkeypatch.setitem(assembly.UNCERTAINTY_FACTORS, "denoise", 1.0)
+    _, raw = napari_dip.denoise(noisy, **kw)
+    assert raw.mean() > 0
+    np.testing.assert_allclose(calibrated, 4.17 * raw, rtol=1e-4, atol=1e-4)

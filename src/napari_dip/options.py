@@ -186,8 +186,9 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "uncertainty",
-            "also return a per-pixel standard deviation of the result (an ensemble's spread; "
-            "4 members unless ensemble says otherwise)",
+            "also return a per-pixel standard deviation of the result (an ensemble's spread, "
+            "scaled per task so ±2σ covers about 95 percent of the error on test images; 4 members "
+            "unless ensemble says otherwise)",
         ),
         Option(
             "workers",

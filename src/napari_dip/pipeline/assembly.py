@@ -18,7 +18,16 @@ from .._arrays import Layout, from_unit, prepare_image
 from .._axes import StackLayout
 from .tiles import TilePlan, index
 
-__all__ = ["Members", "Mosaic", "PartView", "StackView", "frozen", "placeholder", "spread"]
+__all__ = [
+    "UNCERTAINTY_FACTORS",
+    "Members",
+    "Mosaic",
+    "PartView",
+    "StackView",
+    "frozen",
+    "placeholder",
+    "spread",
+]
 
 
 def frozen(array: np.ndarray) -> np.ndarray:
@@ -155,10 +164,21 @@ class Members:
         return arrays[0] if len(arrays) == 1 else np.mean(arrays, axis=0).astype(np.float32)
 
 
-def spread(variance: np.ndarray, layout: Layout, volume: StackLayout | None) -> np.ndarray:
-    """A variance in unit² as a standard deviation in the caller's axes and units."""
+# σ̂ = factor × the members' standard deviation, per task: the members share the network's
+# bias, so their raw spread covers too little of the true error (±2 spread: 39–71 %). Each
+# factor is the median, over the tuning images camera, coins and moon (128², 4 members), of
+# the factor that makes ±2σ̂ cover 95 % of the true errors (benchmarks/results/
+# uncertainty_tuning_128.json); the held-out check is in the benchmark docs.
+UNCERTAINTY_FACTORS = {"denoise": 4.17, "deconvolve": 3.65, "inpaint": 3.69, "super_resolve": 3.51}
+
+
+def spread(
+    variance: np.ndarray, layout: Layout, volume: StackLayout | None, factor: float = 1.0
+) -> np.ndarray:
+    """A variance in unit² as a standard deviation (times ``factor``) in the caller's axes and
+    units."""
     scale = Layout(layout.dtype, 0.0, layout.hi - layout.lo, layout.channel_axis, layout.ndim)
-    out = from_unit(np.sqrt(np.maximum(variance, 0)), scale)
+    out = from_unit(factor * np.sqrt(np.maximum(variance, 0)), scale)
     return out if volume is None else volume.from_engine(out)
 
 

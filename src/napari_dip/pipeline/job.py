@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from .assembly import Members, Mosaic, PartView, StackView, frozen, spread
+from .assembly import UNCERTAINTY_FACTORS, Members, Mosaic, PartView, StackView, frozen, spread
 from .fitting import PieceSnapshot
 from .plan import JobPlan, Piece
 from .prepare import PartData
@@ -157,7 +157,12 @@ class JobState:
             if isinstance(variance, Mosaic):
                 variance = variance.values
             self.finished_spread[part] = frozen(
-                spread(variance, self.data[part].layout, self._volume)
+                spread(
+                    variance,
+                    self.data[part].layout,
+                    self._volume,
+                    UNCERTAINTY_FACTORS[self.plan.request.task],
+                )
             )
         self.reasons.append(self._part_reason(part))
         self.parts_done += 1

@@ -131,9 +131,10 @@ class Snapshot:
         return to_dtype(self.stack.compose(), self.dtype)
 
     def uncertainty(self) -> np.ndarray | None:
-        """The result's per-pixel standard deviation (float32, the input's units): the
-        spread of the ensemble members of every part finished so far (0 elsewhere); None
-        without an ensemble."""
+        """The result's per-pixel standard deviation σ̂ (float32, the input's units): the
+        spread of the ensemble members of every part finished so far (0 elsewhere), times
+        the task's calibration factor (``assembly.UNCERTAINTY_FACTORS``); None without an
+        ensemble."""
         if self.stack is not None:
             if not any(s is not None for s in self.stack.spreads):
                 return None
