@@ -24,6 +24,20 @@ MODULES = [
     "napari_dip.samples",
     "napari_dip.psf",
     "napari_dip.anscombe",
+    "napari_dip.batch",
+    "napari_dip.options",
+    "napari_dip.io",
+    "napari_dip.cli",
+    "napari_dip.cli.parser",
+    "napari_dip.engine.device",
+    "napari_dip.engine.fit",
+    "napari_dip.engine.layers",
+    "napari_dip.engine.noise",
+    "napari_dip.engine.presets",
+    "napari_dip.engine.priors",
+    "napari_dip.engine.problem",
+    "napari_dip.engine.stopping",
+    "napari_dip.engine.stopping.discrepancy",
 ]
 FENCE = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 PAGES = sorted(p for p in DOCS.rglob("*.md") if FENCE.search(p.read_text(encoding="utf-8")))
@@ -78,9 +92,9 @@ def _without_example(module: object) -> list[str]:
 
 def test_every_public_function_has_an_example():
     import napari_dip
-    from napari_dip import anscombe, psf, samples
+    from napari_dip import anscombe, batch, cli, engine, io, options, psf, samples
 
-    for module in (samples, psf, anscombe):
+    for module in (samples, psf, anscombe, batch, options, engine, io, cli):
         assert _without_example(module) == [], module.__name__
     assert _without_example(napari_dip) == []
 

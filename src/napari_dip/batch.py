@@ -81,6 +81,20 @@ def run_batch(
     ``file_options`` go to :func:`~napari_dip.files.open_file_job` (``axes``, ``mode``,
     ``channel_axis``, ``factor``, ``psf``, ``options`` — the run options). ``progress`` is
     called with every snapshot, the file's number and the number of files.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from napari_dip import samples
+    >>> from napari_dip.io import write_image
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> write_image(folder / "cells.png", samples.noisy(sigma=25, size=32)[0])
+    >>> run = {"steps": 10, "stop": "none"}
+    >>> done = run_batch([folder / "cells.png"], folder / "out", options=run)
+    >>> [(o.output.name, o.status, o.steps) for o in done]
+    [('cells_denoised.png', 'done', 10)]
+    >>> run_batch([folder / "cells.png"], folder / "out")[0].status  # done already: resumable
+    'skipped'
     """
     folder.mkdir(parents=True, exist_ok=True)
     record = _Log(folder / LOG_NAME if log else None)

@@ -46,6 +46,20 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
 
     The reader is picked from the file's first bytes, not its name, so a misnamed TIFF still
     reads. Raises :class:`ImageFileError` when the file is missing or not an image.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> write_image(folder / "grey.png", np.full((16, 16), 7, np.uint8))
+    >>> image = read_image(folder / "grey.png")
+    >>> image.shape, image.dtype, int(image[0, 0])
+    ((16, 16), dtype('uint8'), 7)
+    >>> read_image(folder / "missing.tif")
+    Traceback (most recent call last):
+    ...
+    napari_dip.io.ImageFileError: .../missing.tif: no such file
     """
     path = Path(path)
     if not path.exists():
@@ -84,6 +98,18 @@ def read_axes(path: str | os.PathLike[str]) -> str | None:
     """The axes of a TIFF's image data as ``T``/``Z``/``C``/``Y``/``X`` letters, from its
     ImageJ, OME or tifffile metadata (``S``, RGB samples, becomes ``C``); ``None`` for other
     files and when the file does not say (tifffile's ``Q``/``I`` = unknown).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> write_image(folder / "stack.tif", np.zeros((3, 16, 16), np.uint16), axes="ZYX")
+    >>> read_axes(folder / "stack.tif")
+    'ZYX'
+    >>> write_image(folder / "plane.png", np.zeros((16, 16), np.uint8))
+    >>> print(read_axes(folder / "plane.png"))  # not a TIFF
+    None
     """
     path = Path(path)
     try:
@@ -104,7 +130,18 @@ def read_axes(path: str | os.PathLike[str]) -> str | None:
 def read_scale(path: str | os.PathLike[str]) -> dict[str, object]:
     """A TIFF's pixel size: ``{"X": .., "Y": .., "Z": .., "unit": ..}`` with the entries it has,
     from the resolution tags (a size of 1 with no unit is TIFF's default, not a size) and the
-    ImageJ or tifffile ``spacing`` and ``unit``; ``{}`` for other files."""
+    ImageJ or tifffile ``spacing`` and ``unit``; ``{}`` for other files.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> size = {"X": 0.5, "Y": 0.5, "Z": 2.0, "unit": "um"}
+    >>> write_image(folder / "stack.tif", np.zeros((3, 16, 16), np.uint16), "ZYX", size)
+    >>> read_scale(folder / "stack.tif")
+    {'X': 0.5, 'Y': 0.5, 'Z': 2.0, 'unit': 'um'}
+    """
     path = Path(path)
     scale: dict[str, object] = {}
     try:
@@ -139,6 +176,17 @@ def check_writable(path: str | os.PathLike[str], dtype: np.dtype, shape: tuple[i
     TIFF takes anything. PNG holds 8-bit greyscale, grey+alpha, RGB or RGBA, or 16-bit greyscale;
     JPEG holds 8-bit greyscale or RGB. Other combinations are refused (rather than silently
     rescaled), naming a format that works.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> check_writable(folder / "out.tif", np.float32, (16, 16))  # TIFF takes anything
+    >>> check_writable(folder / "out.png", np.float32, (16, 16))
+    Traceback (most recent call last):
+    ...
+    napari_dip.io.ImageFileError: .../out.png: PNG holds 8-bit grey/RGB(A) or 16-bit grey ...
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -193,6 +241,18 @@ def write_image(
     The data go to a temporary file in the same folder, which then replaces ``path``. A TIFF
     records ``axes`` (e.g. ``"TZYX"``) in its metadata, so :func:`read_axes` reads them back,
     and ``scale`` (as :func:`read_scale` returns it) in its resolution tags and metadata.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> stack = np.zeros((2, 3, 16, 16), np.uint16)
+    >>> write_image(folder / "movie.tif", stack, axes="TZYX")
+    >>> read_image(folder / "movie.tif").shape, read_axes(folder / "movie.tif")
+    ((2, 3, 16, 16), 'TZYX')
+    >>> sorted(p.name for p in folder.iterdir())  # no temporary file left behind
+    ['movie.tif']
     """
     path = Path(path)
     check_writable(path, image.dtype, image.shape)
@@ -230,7 +290,16 @@ def write_image(
 
 
 def is_zarr(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a Zarr store (a folder named ``*.zarr`` or holding Zarr metadata)."""
+    """Whether ``path`` is a Zarr store (a folder named ``*.zarr`` or holding Zarr metadata).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> (folder / "cells.zarr").mkdir()
+    >>> is_zarr(folder / "cells.zarr"), is_zarr(folder), is_zarr(folder / "cells.tif")
+    (True, False, False)
+    """
     path = Path(path)
     if not path.is_dir():
         return False
@@ -241,7 +310,25 @@ def is_zarr(path: str | os.PathLike[str]) -> bool:
 def read_ome_zarr(path: str | os.PathLike[str]) -> tuple[object, str | None]:
     """Open an OME-Zarr image (its full-resolution level) or a plain Zarr array, lazily: the
     array is read piece by piece as it is restored. Returns the array and its axes letters
-    from the OME metadata (``None`` when it has none). Raises :class:`ImageFileError`."""
+    from the OME metadata (``None`` when it has none). Raises :class:`ImageFileError`.
+
+    Examples
+    --------
+    A small OME-Zarr store (zarr's own API), then read back:
+
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> import zarr
+    >>> store = pathlib.Path(tempfile.mkdtemp()) / "cells.ome.zarr"
+    >>> root = zarr.open_group(str(store), mode="w")
+    >>> _ = root.create_array("0", data=np.zeros((3, 16, 16), np.uint16))
+    >>> root.attrs["multiscales"] = [{"axes": ["z", "y", "x"], "datasets": [{"path": "0"}]}]
+    >>> image, axes = read_ome_zarr(store)
+    >>> image.shape, image.dtype == np.uint16, axes
+    ((3, 16, 16), True, 'ZYX')
+    >>> image[0].shape  # pixels are read on indexing
+    (16, 16)
+    """
     path = Path(path)
     try:
         import zarr

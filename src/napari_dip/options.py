@@ -103,11 +103,28 @@ MODES = (
 
 
 def choice_names(choices: tuple[Choice, ...]) -> tuple[str, ...]:
+    """The names of ``choices``, in order: what a parser or a check accepts.
+
+    Examples
+    --------
+    >>> choice_names(MODES)
+    ('slices', 'volume')
+    """
     return tuple(c.name for c in choices)
 
 
 def check_choice(what: str, value: object, choices: tuple[Choice, ...]) -> str:
-    """``value`` if it names one of ``choices``, else a ``ValueError`` listing them."""
+    """``value`` if it names one of ``choices``, else a ``ValueError`` listing them.
+
+    Examples
+    --------
+    >>> check_choice("mode", "volume", MODES)
+    'volume'
+    >>> check_choice("mode", "3d", MODES)
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown mode '3d'; choose one of 'slices', 'volume'
+    """
     names = choice_names(choices)
     if not isinstance(value, str) or value not in names:
         listed = ", ".join(repr(n) for n in names)
@@ -260,6 +277,18 @@ def make_options(**values: Any) -> Options:
 
     Unknown names raise ``TypeError``; bad values ``ValueError``/``TypeError`` naming the
     option. ``stop=None`` means ``"none"``; ``stop="budget"`` is accepted as its synonym.
+
+    Examples
+    --------
+    >>> options = make_options(steps=200, stop=None)
+    >>> options.steps, options.stop, options.preset
+    (200, 'none', 'fast')
+    >>> make_options(uncertainty=True).ensemble  # an uncertainty needs an ensemble
+    4
+    >>> make_options(steps=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: steps must be a positive integer, got 0
     """
     unknown = sorted(set(values) - set(OPTION_NAMES))
     if unknown:

@@ -27,7 +27,21 @@ def _passive_waiting() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``napari-dip`` script; returns the exit status instead of exiting."""
+    """Entry point of the ``napari-dip`` script; returns the exit status instead of exiting.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from napari_dip import samples
+    >>> from napari_dip.io import read_image, write_image
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> write_image(folder / "cells.png", samples.noisy(sigma=25, size=32)[0])
+    >>> main(["denoise", str(folder / "cells.png"), "-o", str(folder / "out.png"),
+    ...       "--steps", "3", "-q"])
+    0
+    >>> read_image(folder / "out.png").shape
+    (32, 32)
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -190,7 +190,15 @@ def _add_task_inputs(parser: argparse.ArgumentParser, command: str, batch: bool)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser; building it needs no torch."""
+    """The argument parser; building it needs no torch.
+
+    Examples
+    --------
+    >>> parser = build_parser()
+    >>> args = parser.parse_args(["denoise", "cells.tif", "-o", "out.tif", "--steps", "50"])
+    >>> args.command, args.input.name, args.steps, args.stop, args.preset
+    ('denoise', 'cells.tif', 50, 'auto', 'fast')
+    """
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Restore images with Deep Image Prior: no training data, no pretrained "

@@ -22,7 +22,14 @@ def _mps_available() -> bool:
 
 
 def available_devices() -> list[str]:
-    """Names of the devices this machine can run on, best first (CPU is always there)."""
+    """Names of the devices this machine can run on, best first (CPU is always there).
+
+    Examples
+    --------
+    >>> names = available_devices()  # e.g. ['cuda:0', 'cpu']
+    >>> "cpu" in names
+    True
+    """
     names = (
         [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     )
@@ -37,6 +44,15 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
     Raises ``ValueError`` naming the problem when the device is unknown or absent, so a user who
     asked for a GPU never silently gets the CPU.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("tpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown device 'tpu'; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'
     """
     if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
         if torch.cuda.is_available():
@@ -92,6 +108,14 @@ def autocast_dtype(
     device cannot run raises ``ValueError``. A ``volumetric`` (Conv3d) network on a CPU runs in
     float32, with a warning where bfloat16 was asked for by name: oneDNN's bfloat16 Conv3d weight
     gradient (torch 2.13, AMX CPUs) is NaN for some shapes and thread counts (> 32 channels).
+
+    Examples
+    --------
+    >>> import torch
+    >>> print(autocast_dtype(torch.device("cpu"), "float32"))  # no autocast
+    None
+    >>> autocast_dtype(torch.device("cpu"), "bfloat16")
+    torch.bfloat16
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")

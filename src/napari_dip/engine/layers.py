@@ -81,6 +81,21 @@ def bound_lipschitz(module: nn.Module, lam: float) -> nn.Module:
 
     Leave out layers that must stay free (the output 1×1 convolution) by not passing them.
     Returns ``module``.
+
+    Examples
+    --------
+    A 1×1 convolution of weight 3 (so ``σ_max`` = 3) bounded to λ = 1:
+
+    >>> import torch
+    >>> from torch import nn
+    >>> conv = nn.Conv2d(1, 1, kernel_size=1, bias=False)
+    >>> with torch.no_grad():
+    ...     _ = conv.weight.fill_(3.0)
+    >>> net = bound_lipschitz(nn.Sequential(conv, nn.ReLU()), lam=1.0)
+    >>> net[0].parametrizations.weight[0]
+    LipschitzBound(lam=1.0)
+    >>> net[0].weight.detach().item()
+    1.0
     """
     convs = [m for m in module.modules() if isinstance(m, nn.Conv2d | nn.Conv3d)]
     for conv in convs:

@@ -169,7 +169,15 @@ def make_noise_model(
     read_var: float = 0.0,
 ) -> NoiseModel:
     """A model by name (``"gaussian"``, ``"poisson"``, ``"poisson-gaussian"``), or ``noise``
-    itself if it already is one. The photon-count models need ``scale``."""
+    itself if it already is one. The photon-count models need ``scale``.
+
+    Examples
+    --------
+    >>> make_noise_model("gaussian")
+    Gaussian()
+    >>> make_noise_model("poisson-gaussian", scale=100.0, read_var=4.0)
+    PoissonGaussian(scale=100, offset=0, read_var=4)
+    """
     if isinstance(noise, NoiseModel):
         return noise
     if noise == "gaussian":

@@ -11,12 +11,31 @@ __all__ = ["Members", "Prior", "meshgrid_input", "noise_input"]
 def noise_input(
     channels: int, shape: tuple[int, int], generator: torch.Generator, scale: float = 0.1
 ) -> torch.Tensor:
-    """The paper's input: uniform noise in ``[0, scale)``, shape ``(1, channels, H, W)``."""
+    """The paper's input: uniform noise in ``[0, scale)``, shape ``(1, channels, H, W)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> z = noise_input(32, (16, 16), torch.Generator().manual_seed(0))
+    >>> z.shape, bool(z.min() >= 0), bool(z.max() < 0.1)
+    (torch.Size([1, 32, 16, 16]), True, True)
+    """
     return torch.rand((1, channels, *shape), generator=generator) * scale
 
 
 def meshgrid_input(shape: tuple[int, int]) -> torch.Tensor:
-    """Two channels holding the x and y coordinates in ``[0, 1]``: smooth fills for large holes."""
+    """Two channels holding the x and y coordinates in ``[0, 1]``: smooth fills for large holes.
+
+    Examples
+    --------
+    >>> z = meshgrid_input((3, 3))
+    >>> z.shape
+    torch.Size([1, 2, 3, 3])
+    >>> z[0, 0]  # x
+    tensor([[0.0000, 0.5000, 1.0000],
+            [0.0000, 0.5000, 1.0000],
+            [0.0000, 0.5000, 1.0000]])
+    """
     ys = torch.linspace(0, 1, shape[0])
     xs = torch.linspace(0, 1, shape[1])
     yy, xx = torch.meshgrid(ys, xs, indexing="ij")

@@ -13,7 +13,16 @@ __all__ = ["Problem", "holdout_mask", "total_variation"]
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
-    """Anisotropic total variation, mean absolute difference of neighbours (DIP-TV's term)."""
+    """Anisotropic total variation, mean absolute difference of neighbours (DIP-TV's term).
+
+    Examples
+    --------
+    >>> import torch
+    >>> total_variation(torch.zeros(1, 1, 4, 4))  # flat: no variation
+    tensor(0.)
+    >>> total_variation(torch.tensor([[0.0, 1.0], [0.0, 1.0]]))  # one step, left to right
+    tensor(1.)
+    """
     dh = (x[..., 1:, :] - x[..., :-1, :]).abs().mean()
     dw = (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
     return dh + dw
@@ -21,7 +30,17 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
 
 def holdout_mask(observed: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
     """A random ``share`` of the observed pixels (``observed`` > 0, shape ``(1, 1 or C, ...)``),
-    whole pixels across channels: 1 where a pixel is held out of the fit, else 0."""
+    whole pixels across channels: 1 where a pixel is held out of the fit, else 0.
+
+    Examples
+    --------
+    >>> import torch
+    >>> observed = torch.ones(1, 1, 8, 8)
+    >>> observed[..., :4] = 0  # the left half is not data
+    >>> held = holdout_mask(observed, 0.25, torch.Generator().manual_seed(0))
+    >>> held.shape, held[..., :4].sum().item(), sorted(held.unique().tolist())
+    (torch.Size([1, 1, 8, 8]), 0.0, [0.0, 1.0])
+    """
     spatial = observed.amax(dim=1, keepdim=True) > 0
     draw = torch.rand(spatial.shape, generator=generator) < share
     return (draw & spatial).to(torch.float32)

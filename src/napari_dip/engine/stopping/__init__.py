@@ -116,7 +116,15 @@ def make_stop_rule(
     (for ``task`` denoise: ``"wmv"`` and ``"discrepancy"``, whichever stops first,
     :class:`FirstOf`; for the others ``AUTO_RULES``' choice), ``"budget"``/``"none"``/``None``
     (no automatic stop); a :class:`StopRule` is returned as is (reset). ``options`` go to the
-    rule's class (for denoising's ``"auto"``: to ES-WMV)."""
+    rule's class (for denoising's ``"auto"``: to ES-WMV).
+
+    Examples
+    --------
+    >>> make_stop_rule("none")
+    FixedBudget(keep='average')
+    >>> make_stop_rule("auto", task="denoise")
+    FirstOf(WindowedVariance(...), Discrepancy(...))
+    """
     if isinstance(stop, StopRule):
         stop.reset()
         return stop

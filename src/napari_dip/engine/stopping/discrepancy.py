@@ -34,6 +34,13 @@ def noise_level(y: torch.Tensor) -> torch.Tensor:
     from −0.4 % to +4 % of the root mean variance on photon-limited slices (5–100 photons),
     where one MAD over the whole image read up to 29 % low. 0-d tensor; NaN when ``y`` is
     smaller than 3×3.
+
+    Examples
+    --------
+    >>> import torch
+    >>> noise = torch.randn(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    >>> round(noise_level(0.5 + 0.1 * noise).item(), 2)  # white noise of σ = 0.1
+    0.1
     """
     u = y.detach().to(torch.float32).reshape(-1, 1, *y.shape[-2:])
     if u.shape[-1] < 3 or u.shape[-2] < 3:
