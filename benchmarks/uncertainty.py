@@ -75,9 +75,10 @@ def run(args: argparse.Namespace) -> dict:
             rows.append(row)
             print(measure.row_text(row), flush=True)
     return measure.record(
-        name=f"uncertainty_{args.split}_{args.size}",
+        name=f"uncertainty_{args.split}_{args.size}_{'_'.join(args.tasks)}",
         title=(
-            f"Uncertainty calibration ({args.split} images, {args.size}², {args.ensemble} members)"
+            f"Uncertainty calibration: {', '.join(args.tasks)} "
+            f"({args.split} images, {args.size}², {args.ensemble} members)"
         ),
         rows=rows,
         notes=[

@@ -168,7 +168,8 @@ class Members:
 # bias, so their raw spread covers too little of the true error (±2 spread: 39–71 %). Each
 # factor is the median, over the tuning images camera, coins and moon (128², 4 members), of
 # the factor that makes ±2σ̂ cover 95 % of the true errors (benchmarks/results/
-# uncertainty_tuning_128.json); the held-out check is in the benchmark docs.
+# uncertainty_tuning_128_denoise_deconvolve_inpaint_super_resolve.json); the held-out check is
+# in the benchmark docs.
 UNCERTAINTY_FACTORS = {"denoise": 4.17, "deconvolve": 3.65, "inpaint": 3.69, "super_resolve": 3.51}
 
 
