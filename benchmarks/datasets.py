@@ -218,13 +218,10 @@ def blur_poisson(
     target of deconvolution. ``extra`` has the psf, camera parameters and ``blurred`` (the
     expected observation, the target of denoising only).
     """
-    from scipy import ndimage
-
-    from napari_dip.samples import blur_and_count
+    from napari_dip.samples import _expected_photons, blur_and_count
 
     observed, sharp = blur_and_count(clean, psf, photons, gain, offset, read_noise, seed=seed)
-    x = photons * clean.astype(np.float64) / clean.max()
-    blurred = np.maximum(ndimage.convolve(x, psf / psf.sum(), mode="reflect"), 0.0)
+    _, blurred = _expected_photons(clean, psf, photons)
     extra = {
         "psf": psf,
         "gain": gain,

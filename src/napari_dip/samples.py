@@ -324,6 +324,18 @@ def photon_limited(
     return noisy.astype(np.uint16), clean
 
 
+def _expected_photons(
+    sharp: np.ndarray, psf: np.ndarray, photons: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``sharp`` scaled to ``photons`` at its brightest pixel, and its expected photons after
+    the blur by ``psf`` (normalised; reflected at the border)."""
+    from scipy import ndimage
+
+    x = photons * np.asarray(sharp, np.float64) / np.max(sharp)
+    kernel = np.asarray(psf, np.float64)
+    return x, np.maximum(ndimage.convolve(x, kernel / kernel.sum(), mode="reflect"), 0.0)
+
+
 def blur_and_count(
     sharp: np.ndarray,
     psf: np.ndarray,
@@ -366,8 +378,6 @@ def blur_and_count(
     >>> int(observed.max()) < 2100             # the blur spreads the point's light
     True
     """
-    from scipy import ndimage
-
     x = np.asarray(sharp, dtype=np.float64)
     kernel = np.asarray(psf, dtype=np.float64)
     if kernel.ndim != x.ndim:
@@ -376,8 +386,7 @@ def blur_and_count(
         raise ValueError("photons and gain must be positive")
     if x.min() < 0 or not x.max() > 0:
         raise ValueError("the sharp image must be non-negative and not all zero")
-    x = photons * x / x.max()
-    blurred = np.maximum(ndimage.convolve(x, kernel / kernel.sum(), mode="reflect"), 0.0)
+    x, blurred = _expected_photons(x, kernel, photons)
     rng = np.random.default_rng(seed)
     values = offset + gain * rng.poisson(blurred) + rng.normal(0.0, read_noise, x.shape)
     observed = np.clip(np.rint(values), 0, np.iinfo(np.uint16).max).astype(np.uint16)

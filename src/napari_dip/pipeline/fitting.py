@@ -238,8 +238,10 @@ def fit_piece(
         )
     probe = _probe(task) if task.rule.wants_members else None
     problem, out_shape = _problem(task, probe)
-    photons = task.noise[0] != "gaussian"
-    clipped = clipped_share(task.unit, task.known, low=not photons) > CLIPPED_LIMIT
+    # once per piece, and only for a rule that estimates its error
+    clipped = hasattr(task.rule, "estimated_mse") and (
+        clipped_share(task.unit, task.known, low=task.noise[0] == "gaussian") > CLIPPED_LIMIT
+    )
     device = task.device
     priors = [
         engine.build_prior(
