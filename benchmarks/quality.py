@@ -29,6 +29,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "ensemble4": {"ensemble": 4},
     "sure-ensemble4": {"stop": "sure", "ensemble": 4},
     "paper": {"preset": "paper"},
+    "cold": {"warm_start": False},  # stacks: every slice from scratch
 }
 TASKS = ("denoise", "photon", "inpaint", "super_resolve", "deconvolve")
 

@@ -95,9 +95,11 @@ def test_a_corrupt_file_is_reported_and_the_rest_written(folder: Path, tmp_path:
 
 def test_batch_on_a_local_cluster_matches_the_in_process_run(folder: Path, tmp_path: Path):
     """Two worker processes of a real LocalCluster, one torch thread each: the same outputs,
-    bit for bit, as two pieces at a time on one thread each in this process."""
+    bit for bit, as two pieces at a time on one thread each in this process (without warm
+    starts: on a cluster a stack's slices run at once, each from scratch)."""
     here, there = tmp_path / "here", tmp_path / "there"
-    assert main(["batch", "denoise", str(folder), "-o", str(here), "--workers", "2", *FAST]) == 0
+    cold = ["--workers", "2", "--no-warm-start"]
+    assert main(["batch", "denoise", str(folder), "-o", str(here), *cold, *FAST]) == 0
     assert (
         main(["batch", "denoise", str(folder), "-o", str(there), "--cluster", "local:2", *FAST])
         == 0
@@ -120,6 +122,7 @@ def test_a_killed_worker_is_survived(folder: Path, tmp_path: Path):
 
     inputs = find_inputs([folder])
     options = {"steps": 30, "stop": "none", "update_every": 10, "device": "cpu"}
+    options["warm_start"] = False  # as on the cluster, where a stack's slices run at once
     calm = run_batch(inputs, tmp_path / "calm", executor=InProcess(2, 1), options=options)
     assert [o.status for o in calm] == ["done"] * 6
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:

@@ -79,7 +79,11 @@ def test_the_first_screen_is_short_and_the_rest_is_folded_and_explained(
     assert shown(denoise, form.advanced_box)[:2] == ["restore", "axes"]
     form.mode.value = "slices"
     assert "every slice" in form.stack_note.value
+    assert form.warm_start.native.isVisibleTo(denoise) and form.run_options()["warm_start"]
+    form.warm_start.value = False  # every slice from scratch: what the run is told
+    assert form.run_options()["warm_start"] is False
     form.image.value = plane
+    assert not form.warm_start.native.isVisibleTo(denoise)
     assert not form.mode.native.isVisibleTo(denoise) and not form.axes.native.isVisibleTo(denoise)
     assert not form.stack_note.native.isVisibleTo(denoise)
     assert form.axes.native.placeholderText() == "ZYX"  # the guess, shown in grey

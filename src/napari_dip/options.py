@@ -208,6 +208,13 @@ OPTIONS: dict[str, Option] = {
             "unless ensemble says otherwise)",
         ),
         Option(
+            "warm_start",
+            "start each slice, frame or volume of a stack from the network fitted to the one "
+            "before it (the same tile and ensemble member): far fewer steps for similar "
+            "neighbours; off: every one from scratch (always so on a Dask cluster, where they "
+            "run at once)",
+        ),
+        Option(
             "workers",
             "pieces (tiles, slices, files) fitted at once in this process, each on its share of "
             "the torch threads; auto: one per thread for tiles, else one",
@@ -260,6 +267,7 @@ class Options:
     workers: int | str = "auto"
     ensemble: int = 1
     uncertainty: bool = False
+    warm_start: bool = True
 
     def replace(self, **changes: Any) -> Options:
         return make_options(**{**self.as_dict(), **changes})
@@ -334,6 +342,8 @@ def make_options(**values: Any) -> Options:
     ensemble = _positive_int("ensemble", o.ensemble)
     if not isinstance(o.uncertainty, bool):
         raise TypeError(f"uncertainty must be True or False, got {o.uncertainty!r}")
+    if not isinstance(o.warm_start, bool):
+        raise TypeError(f"warm_start must be True or False, got {o.warm_start!r}")
     if o.uncertainty and ensemble == 1:
         ensemble = UNCERTAINTY_MEMBERS
     if not isinstance(o.device, str):

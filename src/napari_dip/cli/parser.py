@@ -93,6 +93,7 @@ _CLI: dict[str, tuple[dict[str, Any], str]] = {
     "tile_overlap": ({"type": int, "metavar": "N"}, ""),
     "workers": ({"type": _workers, "default": "auto", "metavar": "N|auto"}, ""),
     "ensemble": ({"type": _positive_int, "default": 1, "metavar": "N"}, " (default 1)"),
+    "warm_start": ({"action": argparse.BooleanOptionalAction, "default": True}, ""),
     "uncertainty": (
         {"action": "store_true"},
         "; written beside the output as NAME_std.tif (float32, the input's units)",
@@ -101,6 +102,7 @@ _CLI: dict[str, tuple[dict[str, Any], str]] = {
 _GROUPS = {
     "run options": ("preset", "steps", "stop", "seed", "device", "precision", "update_every"),
     "tuning": ("lr", "perturb_std", "tv_weight", "tile", "tile_overlap", "workers"),
+    "stacks": ("warm_start",),
     "ensembles and uncertainty": ("ensemble", "uncertainty"),
     "noise model and intensities": ("noise", "gain", "offset", "read_noise", "normalize"),
 }

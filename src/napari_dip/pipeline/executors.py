@@ -51,6 +51,8 @@ class InProcess:
     event stream stops the running pieces within a step and joins their threads.
     """
 
+    in_process = True  # pieces share memory: a fit can hand its prior to the next (warm start)
+
     def __init__(self, workers: int = 1, threads: int | None = None) -> None:
         self.workers = max(1, int(workers))
         self.threads = threads  # torch threads per piece (None: each task's own)

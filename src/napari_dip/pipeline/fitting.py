@@ -9,6 +9,7 @@ normalised range, owned by whoever receives them.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,8 +28,10 @@ __all__ = [
     "fit_piece",
     "fit_piece_to_end",
     "padding_rule",
+    "WarmSlot",
     "turn",
     "unturn",
+    "warm_start",
 ]
 
 # The estimated PSNR is withheld for a piece with more than this share of its observed pixels
@@ -71,6 +74,8 @@ class PieceTask:
     threads: int | None = None
     fit_state: Any = None
     psf: np.ndarray | None = None  # deconvolution: the PSF on the network's output grid
+    start: WarmSlot | None = None  # warm start: where the part before hands its prior over
+    hand_over: WarmSlot | None = None  # where this fit hands its prior to the next part
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,12 +225,57 @@ def _problem(
     return problem, out_shape
 
 
+class WarmSlot:
+    """A fitted prior handed from a piece to its counterpart (same tile and member) in the
+    next part of a stack, within one process. The counterpart may start before this piece
+    ends (pieces run side by side): :meth:`take` waits, so the result does not depend on
+    timing. A piece that fails hands over nothing (its successor starts cold).
+    """
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._weights: dict[str, torch.Tensor] | None = None
+
+    def put(self, weights: dict[str, torch.Tensor] | None) -> None:
+        if not self._ready.is_set():
+            self._weights = weights
+            self._ready.set()
+
+    def take(self, should_stop: Callable[[], bool] | None = None) -> dict[str, torch.Tensor] | None:
+        """The weights once handed over (None: nothing came, or the run was asked to stop)."""
+        while not self._ready.wait(0.05):
+            if should_stop is not None and should_stop():
+                return None
+        weights, self._weights = self._weights, None  # one taker: free them once taken
+        return weights
+
+
+def warm_start(prior: torch.nn.Module, weights: dict[str, torch.Tensor]) -> bool:
+    """Load a neighbour's fitted ``weights`` (network and input) into ``prior`` when they fit
+    it (same keys and shapes); True if loaded. A stack's slices, frames or volumes share their
+    shape, seed and network, so each can start from the one before (``warm_start``)."""
+    own = prior.state_dict()
+    if own.keys() != weights.keys() or any(own[k].shape != weights[k].shape for k in own):
+        return False
+    prior.load_state_dict(weights)
+    return True
+
+
 def fit_piece(
     task: PieceTask, should_stop: Callable[[], bool] | None = None
 ) -> Iterator[PieceSnapshot]:
     """Fit one piece, yielding a :class:`PieceSnapshot` every ``settings.snapshot_every``
     steps; the last has ``stop_reason`` set. Runs on the thread that iterates it (with
-    ``task.threads`` torch threads when set)."""
+    ``task.threads`` torch threads when set). With ``task.start``, it first waits for the
+    part before to hand its fitted prior over, and starts from it."""
+    try:
+        yield from _fit(task, should_stop)
+    finally:
+        if task.hand_over is not None:
+            task.hand_over.put(None)  # failed or closed early: its successor starts cold
+
+
+def _fit(task: PieceTask, should_stop: Callable[[], bool] | None) -> Iterator[PieceSnapshot]:
     if task.threads is not None:
         use_threads(task.threads)
     k = task.piece.transform
@@ -255,6 +305,10 @@ def fit_piece(
         for _ in range(1 if probe is None else 2)
     ]
     prior = priors[0] if len(priors) == 1 else engine.Members(priors).to(device)
+    if task.start is not None:
+        weights = task.start.take(should_stop)
+        if weights is not None:
+            warm_start(prior, weights)
     generator = torch.Generator(device=device).manual_seed(int(task.piece.seed) + 1)
     for snap in engine.fit(
         problem.to(device),
@@ -266,6 +320,10 @@ def fit_piece(
         state=task.fit_state,
     ):
         best = snap.average if snap.best is None else snap.best
+        if task.hand_over is not None and snap.stop_reason is not None:
+            task.hand_over.put(
+                {k: v.detach().to("cpu", copy=True) for k, v in prior.state_dict().items()}
+            )
         yield PieceSnapshot(
             step=snap.step,
             total_steps=snap.total_steps,

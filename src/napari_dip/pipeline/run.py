@@ -19,7 +19,7 @@ from dataclasses import replace
 from .._arrays import ConstantImageError
 from .assembly import Mosaic, shown_input
 from .executors import Event, Executor, InProcess
-from .fitting import PieceTask
+from .fitting import PieceTask, WarmSlot
 from .job import JobState
 from .plan import JobPlan, Piece
 from .prepare import prepare_part, tile_input
@@ -44,11 +44,19 @@ def _tasks(
     halt: Callable[[], bool],
     previews: bool,
     fail_fast: bool,
+    warm_ok: bool = False,
 ) -> Iterator[PieceTask]:
-    """Every piece of every job, in plan order, each read when the executor asks for it."""
+    """Every piece of every job, in plan order, each read when the executor asks for it.
+
+    With ``warm_start`` (and ``warm_ok``: an executor in this process), a piece of part k
+    starts from the prior its counterpart (same tile and member) in the part before it ended
+    with, handed over in a :class:`.fitting.WarmSlot`. On a Dask cluster the parts run at once,
+    each from scratch."""
     for plan in plans:
         job = jobs[plan.number] = JobState(plan, previews)
         request = plan.request
+        warm = warm_ok and request.options.warm_start and len(plan.parts) > 1
+        slots: dict[tuple[int | None, int], WarmSlot] = {}  # (tile, member): the last hand-over
         for k in range(len(plan.parts)):
             if halt():
                 return
@@ -87,6 +95,10 @@ def _tasks(
                     unit, known = tile_input(data, region, job.warned, f"tile {piece.tile + 1}")
                     job.mosaics[k].show(piece.tile, unit)
                 job.started += 1
+                key = (piece.tile, piece.member)
+                start = slots.pop(key, None) if warm else None
+                if warm and k < len(plan.parts) - 1:
+                    slots[key] = WarmSlot()
                 yield PieceTask(
                     piece=piece,
                     unit=unit,
@@ -102,6 +114,8 @@ def _tasks(
                     threads=plan.threads,
                     fit_state=request.fit_state,
                     psf=plan.psf,
+                    start=start,
+                    hand_over=slots.get(key),
                 )
         job.issued = True
         if not job.prepared and request.stack is not None and not job.failures:
@@ -157,7 +171,8 @@ def run_jobs(
                     yield _last(job, stop_seen.is_set(), fail_fast)
                 del jobs[number]
 
-    events = executor.run(_tasks(chain(), jobs, halt, previews, fail_fast), halt)
+    warm_ok = getattr(executor, "in_process", False)  # hand-overs need one process
+    events = executor.run(_tasks(chain(), jobs, halt, previews, fail_fast, warm_ok), halt)
     try:
         for event in events:
             job = jobs[event.piece.job]

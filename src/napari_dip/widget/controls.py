@@ -34,6 +34,7 @@ _LABELS = {
     "tv_weight": "TV weight",
     "tile": "tile size",
     "ensemble": "ensemble size",
+    "warm_start": "warm-start each slice from the one before",
 }
 # When to change each advanced option: the line under its help text in the tooltip.
 WHEN = {
@@ -57,6 +58,8 @@ WHEN = {
     "tile": "a smaller side when a big image runs out of memory, a larger one if tile edges "
     "show; 'none' fits the image whole",
     "workers": "1 fits one tile at a time (least memory); more, to use more cores",
+    "warm_start": "untick it when neighbouring slices or frames differ a lot (a cut in a "
+    "time-lapse, unrelated images stacked), or to restore each exactly as on its own",
     "ensemble": "2–8 for a cleaner result and a spread to judge it by; each member is a whole "
     "fit, so the run takes that many times longer",
     "uncertainty": "to see where the result is unsure (edges, fine texture, low signal): a "

@@ -109,6 +109,8 @@ class Form:
         self.tv_weight = option("tv_weight", FloatSpinBox, value=0.0, min=0.0, max=10.0, step=1e-4)
         self.tile = option("tile", LineEdit, value="auto")  # auto, none or a side
         self.workers = option("workers", LineEdit, value="auto")  # auto or a count
+        self.warm_start = CheckBox(text=label_of("warm_start"), value=True)
+        self.warm_start.tooltip = tooltip_of("warm_start")
         self.estimate_camera, self.gain, self.offset, self.read_noise = camera_controls()
         self.uncertainty, self.ensemble = ensemble_controls()
         self.keep_history = CheckBox(text="keep every update as a stack layer")
@@ -134,6 +136,7 @@ class Form:
                 self.tv_weight,
                 self.tile,
                 self.workers,
+                self.warm_start,
                 self.estimate_camera,
                 self.gain,
                 self.offset,
@@ -223,6 +226,7 @@ class Form:
         """The stack controls (and a note on the first screen) only for a > 2D layer."""
         stack = layer is not None and layer.ndim > 2
         self.mode.visible = self.axes.visible = self.stack_note.visible = stack
+        self.warm_start.visible = stack
         if stack:
             from .layers import layer_axes
 
@@ -268,6 +272,7 @@ class Form:
             "workers": auto_int("workers", self.workers.value),
             "ensemble": int(self.ensemble.value),
             "uncertainty": bool(self.uncertainty.value),
+            "warm_start": bool(self.warm_start.value),
         }
         if self.noise.value != "gaussian" and not self.estimate_camera.value:
             options["gain"] = float(self.gain.value)
