@@ -42,9 +42,12 @@ def test_inpaint_ignores_nan_in_the_holes(camera128):
     image = camera128.astype(np.float32)
     missing = np.zeros(image.shape, bool)
     missing[40:60, 40:60] = True
+    zeros = np.where(missing, 0, image)
     image[missing] = np.nan
     out = inpaint(image, missing, **FAST)
     assert np.all(np.isfinite(out))
+    # ignored, not merely survived: the same result, bit for bit, as with zeros in the holes
+    np.testing.assert_array_equal(out, inpaint(zeros, missing, **FAST))
 
 
 def test_super_resolution_at_least_as_good_as_bicubic():
@@ -93,9 +96,18 @@ def test_intensity_mapping_is_exact(dtype, rng):
 
 def test_rgb_and_channel_first(rng):
     rgb = (rng.random((30, 34, 3)) * 255).astype(np.uint8)
-    assert denoise(rgb, channel_axis=-1, **FAST).shape == rgb.shape
+    out = denoise(rgb, channel_axis=-1, **(FAST | {"steps": 50}))
+    assert out.shape == rgb.shape
+    # each channel comes back where it was: after 50 steps every output channel correlates
+    # best with its own input channel (measured: 0.19-0.24 on the diagonal, at most 0.09 off it)
+    flat = np.concatenate([out.reshape(-1, 3).T, rgb.reshape(-1, 3).T]).astype(np.float64)
+    corr = np.corrcoef(flat)[:3, 3:]
+    assert list(corr.argmax(axis=1)) == [0, 1, 2], corr
     chw = np.moveaxis(rgb, -1, 0).copy()
-    assert denoise(chw, channel_axis=0, **FAST).shape == chw.shape
+    first = denoise(chw, channel_axis=0, **FAST)
+    assert first.shape == chw.shape
+    # the same run with the channels first: the same pixels, bit for bit
+    np.testing.assert_array_equal(np.moveaxis(first, 0, -1), denoise(rgb, channel_axis=-1, **FAST))
 
 
 @pytest.mark.parametrize(("shape", "factor"), [((21, 17), 3), ((10, 12), 4), ((33, 40), 2)])
