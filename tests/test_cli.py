@@ -17,7 +17,7 @@ import pytest
 import tifffile
 import torch
 
-from napari_dip import samples
+from napari_dip import inpaint, samples
 from napari_dip.cli import main
 from napari_dip.engine import PRESETS
 
@@ -87,6 +87,11 @@ def test_inpaint_with_mask_file(grey16_tif: Path, tmp_path: Path, mask_name: str
     assert main(["inpaint", str(grey16_tif), "--mask", str(mask_path), "-q", *FAST]) == 0
     result = tifffile.imread(tmp_path / "grey16_inpainted.tif")
     assert result.shape == (H, W) and result.dtype == np.uint16
+    # the mask file is the one used: the API's result with the stroke as holes, bit for bit
+    holes = np.zeros((H, W), bool)
+    holes[10:14, 5:40] = True
+    expected = inpaint(tifffile.imread(grey16_tif), holes, steps=10, update_every=5)
+    np.testing.assert_array_equal(result, expected)
 
 
 def test_super_resolve_doubles_the_shape(grey_png: Path, tmp_path: Path) -> None:
