@@ -20,6 +20,12 @@ def test_manifest_is_installed_and_valid() -> None:
     for command in manifest.contributions.commands or []:
         assert command.python_name.startswith("napari_dip.widget")  # the napari face's package
     manifest.validate_imports()
+    # File ▸ Open Sample offers every loader of the samples module, each under its own key
+    loaders = {c.id: c.python_name for c in manifest.contributions.commands or []}
+    offered = {s.key: loaders[s.command] for s in manifest.contributions.sample_data or []}
+    keys = ("noisy", "damaged", "low_resolution", "blurred", "photon_limited", "blurred_cells")
+    assert offered == {key: f"napari_dip.widget.samples:{key}_sample" for key in keys}
+    assert sorted(name.split(":")[1] for name in offered.values()) == layer_samples.__all__
 
 
 @pytest.mark.parametrize(
@@ -39,6 +45,14 @@ def test_samples_are_seeded_layer_data(loader, kinds) -> None:
     for (a, meta, _), (b, _, _) in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
         assert meta["name"]
+    # the first layer is the degraded input, not the (hidden) clean image it is compared with
+    ((clean, meta),) = [(a, m) for a, m, _ in first if "clean" in m["name"]]
+    assert meta["visible"] is False
+    degraded = first[0][0].astype(np.float64)
+    if degraded.shape == clean.shape:  # measured: 0.14 (blurred) to 0.91 (photon-limited)
+        assert np.abs(degraded - clean).mean() > 0.05 * clean.std()
+    else:  # the low-resolution sample: 4× smaller
+        assert tuple(4 * n for n in degraded.shape) == clean.shape
 
 
 def test_the_root_manifest_is_the_package_one() -> None:
