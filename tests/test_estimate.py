@@ -34,8 +34,10 @@ def test_estimate_without_a_rule_counts_every_step():
 
 
 def test_estimate_of_a_big_image_times_one_tile_and_counts_them_all():
-    # 3000² would be cut into tiles by restore_steps: timed on one tile, not on 9 M pixels
-    est = napari_dip.estimate_time((3000, 3000), steps=10, stop="none", timed_steps=1)
+    # 3000² would be cut into tiles by restore_steps: timed on one tile, not on 9 M pixels.
+    # On the CPU, as the plan it is compared with (device="auto" on a CUDA machine plans 16
+    # tiles of 1024², not 576 of 144²)
+    est = napari_dip.estimate_time((3000, 3000), steps=10, stop="none", timed_steps=1, device="cpu")
     from napari_dip.pipeline.plan import make_plan
     from napari_dip.pipeline.request import make_request
 
@@ -51,8 +53,9 @@ def test_estimate_of_a_big_image_times_one_tile_and_counts_them_all():
 
 def test_typical_denoising_steps_grow_with_the_side_of_a_fit():
     # measured with fast: ~500 steps at 128², ~1100 at 256², ~2200 at 512² (stop="auto")
-    def typical(shape, **kw):
-        return napari_dip.estimate_time(shape, steps=9000, timed_steps=1, **kw).typical_steps
+    def typical(shape, **kw):  # on the CPU, whose tiles these are, on a CUDA machine too
+        options = {"steps": 9000, "timed_steps": 1, "device": "cpu", **kw}
+        return napari_dip.estimate_time(shape, **options).typical_steps
 
     assert typical((256, 256), tile=None) == 1000
     assert typical((512, 512), tile=None) == 2000  # whole
