@@ -246,3 +246,31 @@ def test_a_piece_out_of_memory_is_retried_in_smaller_tiles(monkeypatch):
     assert sides[0] == 64 and set(sides[1:]) == {32}
     assert last.notes == ("out of memory: retried in tiles of 32 px",) and not last.failures
     assert last.tiles > 1 and not np.array_equal(last.result(), noisy)
+
+
+def test_out_of_memory_on_a_gpu_with_nothing_smaller_to_tile_goes_on_the_cpu(monkeypatch):
+    """A GPU (faked: this machine has none) that runs out of memory on a piece too small to
+    tile again: the run goes again on the CPU, says so, and restores the image."""
+    import torch
+
+    from napari_dip.pipeline import executors
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    real = executors.fit_piece
+    devices: list[str] = []
+
+    def no_room_on_the_gpu(task, should_stop):
+        devices.append(task.device.type)
+        if task.device.type == "cuda":
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        yield from real(task, should_stop)
+
+    monkeypatch.setattr(executors, "fit_piece", no_room_on_the_gpu)
+    noisy, _ = samples.noisy(sigma=25, size=48)  # half of it is under the 32-px tile floor
+    with pytest.warns(RuntimeWarning, match="retried on the CPU"):
+        snaps = list(restore_steps(noisy, tile=None, steps=3, **(RUN | {"device": "cuda"})))
+    assert devices == ["cuda", "cpu"]
+    assert snaps[-1].notes == ("out of memory on cuda: retried on the CPU",)
+    assert not snaps[-1].failures and not np.array_equal(snaps[-1].result(), noisy)
