@@ -25,10 +25,10 @@ from .threads import use_threads
 __all__ = [
     "PieceSnapshot",
     "PieceTask",
+    "WarmSlot",
     "fit_piece",
     "fit_piece_to_end",
     "padding_rule",
-    "WarmSlot",
     "turn",
     "unturn",
     "warm_start",
