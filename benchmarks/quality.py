@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--masks", nargs="*", default=["random"], choices=("random", "blocks"))
     parser.add_argument("--psf", choices=("gaussian", "widefield"), default="gaussian")
     parser.add_argument("--depth", type=int, default=8, help="slices of a photon stack")
+    parser.add_argument("--stacks", type=int, help="only the split's first N photon stacks")
     parser.add_argument("--ours", nargs="*", default=["default"], choices=sorted(VARIANTS))
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--n2v", action="store_true", help="careamics N2V (its own venv)")
@@ -56,7 +57,7 @@ def _cases(args: argparse.Namespace) -> Iterator[tuple[str, str, np.ndarray, dic
     """``(image, degradation, observed, extra, clean)`` for the chosen task and split."""
     if args.task == "photon":
         seeds = datasets.TUNING_SEEDS if args.split == "tuning" else datasets.HELD_OUT_SEEDS
-        for seed in seeds:
+        for seed in seeds[: args.stacks]:
             for photons in args.photons:
                 shape = (args.depth, args.size, args.size)
                 observed, extra, clean = datasets.photon_stack(photons, seed, shape)
@@ -184,8 +185,10 @@ def run(args: argparse.Namespace) -> dict:
             }
             rows.append(row)
             print(measure.row_text(row), flush=True)
+    shape = f"{args.depth}x{args.size}" if args.task == "photon" else str(args.size)
+    default_shape = "8x256" if args.task == "photon" else "256"
     return measure.record(
-        name=f"quality_{args.task}_{args.split}",
+        name=f"quality_{args.task}_{args.split}" + ("" if shape == default_shape else f"_{shape}"),
         title=f"Quality: {args.task} ({args.split} images, {args.size}²)",
         rows=rows,
         notes=[
