@@ -1,11 +1,14 @@
 """Warm starts: each part of a stack starts from the prior its neighbour was fitted to."""
 
+import threading
+
 import numpy as np
 import pytest
 
 import napari_dip
 from napari_dip import restore_steps, samples
 from napari_dip.pipeline import fitting
+from test_faults import fail_piece
 
 
 def psnr(clean: np.ndarray, restored: np.ndarray) -> float:
@@ -46,6 +49,31 @@ def test_tiles_hand_over_whatever_the_timing():
     np.testing.assert_array_equal(first, again)
     np.testing.assert_array_equal(first[0], cold[0])
     assert np.abs(first[1].astype(float) - cold[1]).mean() > 0.5
+
+
+def test_the_slice_after_a_failed_one_starts_cold(monkeypatch):
+    """Slice 0 fails after its first update: slice 1 does not wait for a hand-over that never
+    comes (a hang is a failure here), it is fitted from scratch, and slice 2 from slice 1."""
+    stack = np.stack([samples.noisy(sigma=25, size=16, seed=s)[0] for s in range(3)])
+    run = {"axes": "ZYX", "steps": 6, "stop": "none", "update_every": 2, "device": "cpu"}
+    cold = napari_dip.denoise(stack, warm_start=False, **run)
+    warm = napari_dip.denoise(stack, **run)
+    fail_piece(monkeypatch, lambda piece: piece.part == 0)
+    partial: list[np.ndarray] = []
+
+    def failing_run():
+        with pytest.raises(napari_dip.RestorationError) as caught:
+            napari_dip.denoise(stack, **run)
+        partial.append(caught.value.result)
+
+    thread = threading.Thread(target=failing_run, daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "slice 1 waits for slice 0's hand-over"
+    (result,) = partial
+    np.testing.assert_array_equal(result[0], stack[0])  # the failed slice: the input
+    np.testing.assert_array_equal(result[1], cold[1])  # from scratch
+    assert not np.array_equal(result[2], cold[2]) and not np.array_equal(result[2], warm[2])
 
 
 def test_a_hand_over_waits_and_a_failed_piece_hands_over_nothing():

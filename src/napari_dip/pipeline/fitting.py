@@ -31,7 +31,6 @@ __all__ = [
     "padding_rule",
     "turn",
     "unturn",
-    "warm_start",
 ]
 
 # The estimated PSNR is withheld for a piece with more than this share of its observed pixels
@@ -250,17 +249,6 @@ class WarmSlot:
         return weights
 
 
-def warm_start(prior: torch.nn.Module, weights: dict[str, torch.Tensor]) -> bool:
-    """Load a neighbour's fitted ``weights`` (network and input) into ``prior`` when they fit
-    it (same keys and shapes); True if loaded. A stack's slices, frames or volumes share their
-    shape, seed and network, so each can start from the one before (``warm_start``)."""
-    own = prior.state_dict()
-    if own.keys() != weights.keys() or any(own[k].shape != weights[k].shape for k in own):
-        return False
-    prior.load_state_dict(weights)
-    return True
-
-
 def fit_piece(
     task: PieceTask, should_stop: Callable[[], bool] | None = None
 ) -> Iterator[PieceSnapshot]:
@@ -305,10 +293,10 @@ def _fit(task: PieceTask, should_stop: Callable[[], bool] | None) -> Iterator[Pi
         for _ in range(1 if probe is None else 2)
     ]
     prior = priors[0] if len(priors) == 1 else engine.Members(priors).to(device)
-    if task.start is not None:
+    if task.start is not None:  # the same tile and member of the part before: the same prior
         weights = task.start.take(should_stop)
         if weights is not None:
-            warm_start(prior, weights)
+            prior.load_state_dict(weights)
     generator = torch.Generator(device=device).manual_seed(int(task.piece.seed) + 1)
     for snap in engine.fit(
         problem.to(device),

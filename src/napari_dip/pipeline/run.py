@@ -95,10 +95,12 @@ def _tasks(
                     unit, known = tile_input(data, region, job.warned, f"tile {piece.tile + 1}")
                     job.mosaics[k].show(piece.tile, unit)
                 job.started += 1
-                key = (piece.tile, piece.member)
-                start = slots.pop(key, None) if warm else None
-                if warm and k < len(plan.parts) - 1:
-                    slots[key] = WarmSlot()
+                start = hand_over = None
+                if warm:
+                    key = (piece.tile, piece.member)
+                    start = slots.pop(key, None)
+                    if k < len(plan.parts) - 1:
+                        hand_over = slots[key] = WarmSlot()
                 yield PieceTask(
                     piece=piece,
                     unit=unit,
@@ -115,7 +117,7 @@ def _tasks(
                     fit_state=request.fit_state,
                     psf=plan.psf,
                     start=start,
-                    hand_over=slots.get(key),
+                    hand_over=hand_over,
                 )
         job.issued = True
         if not job.prepared and request.stack is not None and not job.failures:
