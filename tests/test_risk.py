@@ -192,6 +192,25 @@ def test_no_psnr_estimate_for_an_image_clipped_at_its_range():
     assert last.estimated_psnr is None
 
 
+def test_no_psnr_estimate_when_one_tile_of_the_image_is_clipped():
+    """An estimate made from the unclipped tiles alone would pass for the whole image's:
+    a clipped tile withholds it for the image. With no tile clipped, it is given."""
+    from skimage import data
+
+    rng = np.random.default_rng(4)
+    clean = 50.0 + 0.6 * data.camera()[100:212, 200:312]  # 50…203: σ = 25 seldom clips
+    noise = rng.normal(0.0, 25.0, clean.shape)
+    dark = clean.copy()
+    dark[:, :24] = 6.0  # a dark band in the left tiles: σ = 25 noise clips it at 0
+    options = {"stop": "validation", "steps": 20, "update_every": 10, "noise": "gaussian"}
+    options |= {"device": "cpu", "tile": 64, "tile_overlap": 16}
+    for image, estimated in ((clean, True), (dark, False)):
+        observed = np.clip(np.rint(image + noise), 0, 255).astype(np.uint8)
+        last = list(napari_dip.restore_steps(observed, **options))[-1]
+        assert last.tiles == 4
+        assert (last.estimated_psnr is not None) == estimated
+
+
 def test_the_uncertainty_map_is_the_members_spread_times_the_tasks_factor(monkeypatch):
     """σ̂ is calibrated per task: the raw spread scaled by the task's factor (the same fit)."""
     from napari_dip.pipeline import assembly

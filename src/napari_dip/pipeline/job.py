@@ -38,6 +38,7 @@ class JobState:
         self.spreads: dict[int, Mosaic | np.ndarray] = {}  # members' variance, per part
         self.finished_spread: list[np.ndarray | None] = [None] * len(plan.parts)
         self.errors_sq: list[float] = []  # estimated mean squared errors, caller units²
+        self.unestimated = 0  # finished pieces with no estimate (withheld, or none made)
         self.peak = 0.0  # the intensity range a PSNR is taken against
         self.final_view: PartView | None = None  # the view of the part that ended last
         self.final_part = -1
@@ -121,6 +122,8 @@ class JobState:
         if snap.estimated_mse is not None:
             layout = self.data[part].layout
             self.errors_sq.append(snap.estimated_mse * (layout.hi - layout.lo) ** 2)
+        else:
+            self.unestimated += 1
         self._combine(piece, (snap.estimate, snap.average, snap.best))
         if piece.tile is not None and piece.tile == self.plan.tiles_per_part - 1:
             self.last_tile[part] = snap.stop_reason or ""
@@ -311,8 +314,9 @@ class JobState:
 
     def _estimated_psnr(self) -> float | None:
         """The PSNR the held-out pixels predict for what is restored so far (None: no
-        estimate, or an estimated error at or below 0)."""
-        if not self.errors_sq or not self.peak:
+        estimate, an estimated error at or below 0, or a finished piece without one: a mean
+        over the other tiles or slices would pass for the whole image's)."""
+        if not self.errors_sq or not self.peak or self.unestimated:
             return None
         error = float(np.mean(self.errors_sq))
         return 10 * math.log10(self.peak**2 / error) if error > 0 else None
