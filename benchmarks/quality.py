@@ -28,6 +28,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "validation": {"stop": "validation"},
     "ensemble4": {"ensemble": 4},
     "sure-ensemble4": {"stop": "sure", "ensemble": 4},
+    "sure-nlmeans": {"stop": "sure", "fuse": "nlmeans"},
+    "sure-bm3d": {"stop": "sure", "fuse": "bm3d"},
     "paper": {"preset": "paper"},
     "cold": {"warm_start": False},  # stacks: every slice from scratch
 }
@@ -51,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--n2v", action="store_true", help="careamics N2V (its own venv)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--tag", help="added to the result's name (a run beside the stored one)")
 
 
 def _cases(args: argparse.Namespace) -> Iterator[tuple[str, str, np.ndarray, dict, np.ndarray]]:
@@ -188,7 +191,9 @@ def run(args: argparse.Namespace) -> dict:
     shape = f"{args.depth}x{args.size}" if args.task == "photon" else str(args.size)
     default_shape = "8x256" if args.task == "photon" else "256"
     return measure.record(
-        name=f"quality_{args.task}_{args.split}" + ("" if shape == default_shape else f"_{shape}"),
+        name=f"quality_{args.task}_{args.split}"
+        + ("" if shape == default_shape else f"_{shape}")
+        + (f"_{args.tag}" if args.tag else ""),
         title=f"Quality: {args.task} ({args.split} images, {args.size}²)",
         rows=rows,
         notes=[

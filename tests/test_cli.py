@@ -6,6 +6,7 @@ behaviour (files written with the right shape and dtype, messages, exit codes), 
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -185,6 +186,15 @@ def test_stop_option_reaches_the_api_and_is_reported(
     assert "stopped after step 10 (step budget reached); result: the estimate of step 10" in err
 
 
+def test_a_fused_run_reports_the_weight_sure_chose(grey_png: Path, tmp_path: Path, capsys):
+    out = tmp_path / "o.png"
+    argv = ["denoise", str(grey_png), "-o", str(out), "--stop", "sure", "--fuse", "nlmeans"]
+    assert main([*argv, *FAST]) == 0
+    assert iio.imread(out).shape == (H, W)
+    err = capsys.readouterr().err
+    assert re.search(r"fused with the classical estimate, network's weight [01]\.\d\d", err)
+
+
 def test_every_run_option_of_the_table_is_an_option_of_every_command() -> None:
     """One table of options: the CLI takes its flags, choices and help from it."""
     from napari_dip.cli import build_parser
@@ -218,6 +228,7 @@ BAD_RUNS = {
     "uint16 to jpeg": (["denoise", "{tmp}/grey16.tif", "-o", "{tmp}/x.jpg"], "JPEG holds 8-bit"),
     "no such folder": (["denoise", "{png}", "-o", "{tmp}/no/x.png"], "does not exist"),
     "bad tv weight": (["denoise", "{png}", "--tv-weight", "-1"], "tv_weight must be"),
+    "fuse without sure": (["denoise", "{png}", "--fuse", "nlmeans"], "needs stop='sure'"),
     "float16 on cpu": (
         ["denoise", "{png}", "--device", "cpu", "--precision", "float16"],
         "float16 is for GPUs",

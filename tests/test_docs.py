@@ -38,6 +38,7 @@ MODULES = [
     "napari_dip.engine.problem",
     "napari_dip.engine.stopping",
     "napari_dip.engine.stopping.discrepancy",
+    "napari_dip.pipeline.fusion",
 ]
 FENCE = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 PAGES = sorted(p for p in DOCS.rglob("*.md") if FENCE.search(p.read_text(encoding="utf-8")))

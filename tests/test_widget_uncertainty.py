@@ -173,3 +173,28 @@ def test_the_estimated_psnr_shows_live_in_the_text_the_plot_and_the_metadata(
     (out,), _ = run_and_wait(qtbot, widget)
     assert out.metadata["estimated_psnr"] is None and "dB" not in widget.progress.format()
     assert widget.plot.estimated_psnr is None
+
+
+def test_fusion_is_offered_with_the_sure_stop_and_its_weight_is_shown(
+    make_napari_viewer_proxy, qtbot
+):
+    viewer = make_napari_viewer_proxy()
+    noisy, _ = samples.noisy(sigma=25, size=48, seed=0, image="moon")
+    viewer.add_image(noisy, name="img")
+    widget = dock(viewer, "Denoise")
+    form = widget.form
+    assert not form.fuse.enabled  # the default stop: nothing to weigh the blend by
+    assert "fuse" not in form.run_options()
+    configure(widget, stop="sure", steps=10, update_every=5, tile="none", fuse="nlmeans")
+    assert form.fuse.enabled and "SURE" in form.fuse.tooltip
+    (out,), _ = run_and_wait(qtbot, widget)
+    weight = out.metadata["fusion_weight"]
+    assert out.metadata["fuse"] == "nlmeans" and 0 <= weight <= 1
+    assert f"network's weight {weight:.2f}" in widget.progress.toolTip()
+    expected = napari_dip.denoise(
+        noisy, stop="sure", steps=10, fuse="nlmeans", device="cpu", tile=None, update_every=5
+    )
+    np.testing.assert_array_equal(out.data, expected)
+    for name in ("Inpaint", "Super-resolve"):  # denoising only
+        assert not dock(viewer, name).form.fuse.visible
+    assert_idle(widget)

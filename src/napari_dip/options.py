@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 __all__ = [
+    "FUSIONS",
     "MODES",
     "NOISES",
     "OPTIONS",
@@ -95,6 +96,21 @@ PRECISIONS = (
     Choice("float32", "float32", "exact, the reference"),
     Choice("bfloat16", "bfloat16", "faster where native; emulated (slow) on other CPUs"),
     Choice("float16", "float16 (CUDA only)", "CUDA GPUs only"),
+)
+FUSIONS = (
+    Choice("none", "none", "the network's estimate alone"),
+    Choice(
+        "nlmeans",
+        "NL-means (scikit-image)",
+        "blend in scikit-image's non-local means, weighted by SURE",
+    ),
+    Choice(
+        "bm3d",
+        "BM3D (optional bm3d package)",
+        "blend in BM3D (after the generalised Anscombe transform for photon counts), weighted "
+        "by SURE; needs the bm3d package, whose licence is not BSD: pip install "
+        "'napari-dip[bm3d]'",
+    ),
 )
 MODES = (
     Choice("slices", "every slice/frame as 2D", "every YX plane on its own, as a 2D image"),
@@ -215,6 +231,13 @@ OPTIONS: dict[str, Option] = {
             "run at once)",
         ),
         Option(
+            "fuse",
+            "denoising with stop='sure': blend the result with a classical denoiser's, "
+            "f = w·DIP + (1 − w)·classical, the weight w in [0, 1] where SURE is lowest (no "
+            "ground truth); 'none' keeps the network's estimate",
+            FUSIONS,
+        ),
+        Option(
             "workers",
             "pieces (tiles, slices, files) fitted at once in this process, each on its share of "
             "the torch threads; auto: one per thread for tiles, else one",
@@ -268,6 +291,7 @@ class Options:
     ensemble: int = 1
     uncertainty: bool = False
     warm_start: bool = True
+    fuse: str = "none"
 
     def replace(self, **changes: Any) -> Options:
         return make_options(**{**self.as_dict(), **changes})
@@ -344,6 +368,12 @@ def make_options(**values: Any) -> Options:
         raise TypeError(f"uncertainty must be True or False, got {o.uncertainty!r}")
     if not isinstance(o.warm_start, bool):
         raise TypeError(f"warm_start must be True or False, got {o.warm_start!r}")
+    check_choice("fusion", o.fuse, FUSIONS)
+    if o.fuse != "none" and not (stop == "sure" or getattr(stop, "wants_members", False)):
+        raise ValueError(
+            f"fuse={o.fuse!r} weighs the two estimates by SURE: it needs stop='sure' "
+            f"(got stop={stop!r})"
+        )
     if o.uncertainty and ensemble == 1:
         ensemble = UNCERTAINTY_MEMBERS
     if not isinstance(o.device, str):

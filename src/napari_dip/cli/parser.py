@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import __version__
 from ..io import WRITABLE_SUFFIXES
-from ..options import MODES, NOISES, OPTIONS, PRECISIONS, STOPS, choice_names
+from ..options import FUSIONS, MODES, NOISES, OPTIONS, PRECISIONS, STOPS, choice_names
 
 __all__ = ["PROG", "TASK_COMMANDS", "build_parser", "run_options"]
 
@@ -93,6 +93,7 @@ _CLI: dict[str, tuple[dict[str, Any], str]] = {
     "tile_overlap": ({"type": int, "metavar": "N"}, ""),
     "workers": ({"type": _workers, "default": "auto", "metavar": "N|auto"}, ""),
     "ensemble": ({"type": _positive_int, "default": 1, "metavar": "N"}, " (default 1)"),
+    "fuse": ({"choices": choice_names(FUSIONS), "default": "none"}, f" ({_choices(FUSIONS)})"),
     "warm_start": ({"action": argparse.BooleanOptionalAction, "default": True}, ""),
     "uncertainty": (
         {"action": "store_true"},
@@ -100,7 +101,16 @@ _CLI: dict[str, tuple[dict[str, Any], str]] = {
     ),
 }
 _GROUPS = {
-    "run options": ("preset", "steps", "stop", "seed", "device", "precision", "update_every"),
+    "run options": (
+        "preset",
+        "steps",
+        "stop",
+        "fuse",
+        "seed",
+        "device",
+        "precision",
+        "update_every",
+    ),
     "tuning": ("lr", "perturb_std", "tv_weight", "tile", "tile_overlap", "workers"),
     "stacks": ("warm_start",),
     "ensembles and uncertainty": ("ensemble", "uncertainty"),

@@ -109,4 +109,7 @@ def describe_end(last: Snapshot) -> str:
     )
     where = f"{last.step} steps" if last.pieces > 1 else f"step {last.step}"
     chosen = "" if last.pieces > 1 else f"; result: the estimate of step {last.best_step}"
-    return f"stopped after {where} ({last.stop_reason}){chosen}{used}"
+    fused = ""
+    if last.fusion_weight is not None:
+        fused = f"; fused with the classical estimate, network's weight {last.fusion_weight:.2f}"
+    return f"stopped after {where} ({last.stop_reason}){chosen}{fused}{used}"

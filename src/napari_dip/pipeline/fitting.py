@@ -19,6 +19,7 @@ import torch
 
 from .. import engine
 from .._arrays import pad_reflect
+from .fusion import Fusion, fuse_piece
 from .plan import Piece
 from .threads import use_threads
 
@@ -75,6 +76,7 @@ class PieceTask:
     psf: np.ndarray | None = None  # deconvolution: the PSF on the network's output grid
     start: WarmSlot | None = None  # warm start: where the part before hands its prior over
     hand_over: WarmSlot | None = None  # where this fit hands its prior to the next part
+    fuse: str = "none"  # a SURE fit: the classical denoiser its best estimate is blended with
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +97,7 @@ class PieceSnapshot:
     expected_steps: int | None
     stop_reason: str | None
     estimated_mse: float | None = None  # of ``best``, normalised units² (see SelfValidation)
+    fusion_weight: float | None = None  # the network's share of a fused ``best``
 
 
 def turn(array: np.ndarray, k: int) -> np.ndarray:
@@ -132,22 +135,41 @@ def _margin(psf: np.ndarray | None, ndim: int, scale: int) -> tuple[int, ...]:
     return tuple(-(-r // f) for r, f in zip(reach, scales, strict=True))
 
 
-def _probe(task: PieceTask) -> np.ndarray:
-    """A SURE pair's probe ``δ = scale · s ⊙ b``: ``s`` the noise's standard deviation per
-    pixel (the model's, or the level the piece shows), ``b`` standard normal from the seed."""
+def _sure_rule(task: PieceTask) -> Any:
+    """The rule of ``task`` that fits a SURE pair (or the first of its rules that does)."""
     rules = getattr(task.rule, "rules", [task.rule])
-    scale = next(r.scale for r in rules if r.wants_members)
+    return next(r for r in rules if r.wants_members)
+
+
+def _noise_std(task: PieceTask) -> np.ndarray:
+    """The noise's standard deviation per pixel of the piece: the model's, or the level the
+    piece shows (Gaussian)."""
     name, terms = task.noise
     model = engine.make_noise_model(name, **terms)
     y = torch.from_numpy(task.unit)
     variance = model.variance(y)
     if variance is None:
-        std = torch.full_like(y, float(engine.noise_level(y[None])))
-    else:
-        std = variance.sqrt()
+        return np.full(y.shape, float(engine.noise_level(y[None])), np.float32)
+    return variance.sqrt().numpy().astype(np.float32)
+
+
+def _probe(task: PieceTask, std: np.ndarray) -> np.ndarray:
+    """A SURE pair's probe ``δ = scale · s ⊙ b``: ``s`` the noise's standard deviation per
+    pixel (``std``), ``b`` standard normal from the seed."""
     draws = torch.Generator().manual_seed(int(task.piece.seed) + 3)
-    b = torch.randn(y.shape, generator=draws)
-    return (scale * std * b).numpy().astype(np.float32)
+    b = torch.randn(task.unit.shape, generator=draws).numpy()
+    return (_sure_rule(task).scale * std * b).astype(np.float32)
+
+
+def _fused(task: PieceTask, best: np.ndarray, std: np.ndarray) -> Fusion | None:
+    """A SURE piece's ``best`` blended with the classical estimate (None: no divergence)."""
+    rule = _sure_rule(task)
+    if rule.divergence is None:
+        return None
+    noise, seed = task.noise, int(task.piece.seed) + 4
+    return fuse_piece(
+        task.fuse, task.unit, best, std, noise, rule.divergence, rule.noise_variance, seed
+    )
 
 
 def _problem(
@@ -274,7 +296,8 @@ def _fit(task: PieceTask, should_stop: Callable[[], bool] | None) -> Iterator[Pi
             known=None if task.known is None else turn(task.known, k),
             psf=None if task.psf is None else turn(task.psf, k),
         )
-    probe = _probe(task) if task.rule.wants_members else None
+    std = _noise_std(task) if task.rule.wants_members else None
+    probe = None if std is None else _probe(task, std)
     problem, out_shape = _problem(task, probe)
     # once per piece, and only for a rule that estimates its error
     clipped = hasattr(task.rule, "estimated_mse") and (
@@ -307,7 +330,16 @@ def _fit(task: PieceTask, should_stop: Callable[[], bool] | None) -> Iterator[Pi
         stop_rule=task.rule,
         state=task.fit_state,
     ):
-        best = snap.average if snap.best is None else snap.best
+        best = (snap.average if snap.best is None else snap.best).numpy()
+        mse = None if clipped else getattr(task.rule, "estimated_mse", None)
+        weight = None
+        ended = snap.stop_reason is not None and not (should_stop is not None and should_stop())
+        if ended and task.fuse != "none" and std is not None:
+            fusion = _fused(task, best, std)
+            if fusion is not None:
+                best, weight = fusion.estimate, fusion.weight
+                floor = 0.01 * _sure_rule(task).noise_variance  # as the rule's own: too small
+                mse = None if mse is None or fusion.mse <= floor else fusion.mse
         if task.hand_over is not None and snap.stop_reason is not None:
             task.hand_over.put(
                 {k: v.detach().to("cpu", copy=True) for k, v in prior.state_dict().items()}
@@ -319,13 +351,14 @@ def _fit(task: PieceTask, should_stop: Callable[[], bool] | None) -> Iterator[Pi
             elapsed=snap.elapsed,
             estimate=unturn(snap.estimate.numpy(), k),
             average=unturn(snap.average.numpy(), k),
-            best=unturn(best.numpy(), k),
+            best=unturn(best, k),
             best_step=snap.best_step,
             score=snap.score,
             scores=snap.scores,
             expected_steps=snap.expected_steps,
             stop_reason=snap.stop_reason,
-            estimated_mse=None if clipped else getattr(task.rule, "estimated_mse", None),
+            estimated_mse=mse,
+            fusion_weight=weight,
         )
 
 

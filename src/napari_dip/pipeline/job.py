@@ -39,6 +39,7 @@ class JobState:
         self.finished_spread: list[np.ndarray | None] = [None] * len(plan.parts)
         self.errors_sq: list[float] = []  # estimated mean squared errors, caller units²
         self.unestimated = 0  # finished pieces with no estimate (withheld, or none made)
+        self.fusion_weights: list[float] = []  # the network's share in each fused piece
         self.peak = 0.0  # the intensity range a PSNR is taken against
         self.final_view: PartView | None = None  # the view of the part that ended last
         self.final_part = -1
@@ -124,6 +125,8 @@ class JobState:
             self.errors_sq.append(snap.estimated_mse * (layout.hi - layout.lo) ** 2)
         else:
             self.unestimated += 1
+        if snap.fusion_weight is not None:
+            self.fusion_weights.append(snap.fusion_weight)
         self._combine(piece, (snap.estimate, snap.average, snap.best))
         if piece.tile is not None and piece.tile == self.plan.tiles_per_part - 1:
             self.last_tile[part] = snap.stop_reason or ""
@@ -308,6 +311,7 @@ class JobState:
             reasons=tuple(self.reasons),
             failures=tuple(self.failures),
             estimated_psnr=self._estimated_psnr(),
+            fusion_weight=float(np.mean(self.fusion_weights)) if self.fusion_weights else None,
             spread=None if request.stack is not None else self.finished_spread[0],
             **fields,
         )

@@ -109,6 +109,14 @@ def make_request(
             "stop='sure' estimates the error of a denoised image: it needs task='denoise'; "
             "use 'validation' or 'auto'"
         )
+    if opts.fuse != "none":
+        if task != "denoise":
+            raise ValueError(
+                f"fuse={opts.fuse!r} blends two denoised images: it needs task='denoise'"
+            )
+        from .fusion import require
+
+        require(opts.fuse)
     if opts.stop == "discrepancy" and (task != "denoise" or opts.tv_weight):
         raise ValueError(
             "stop='discrepancy' compares the data term with its value at the truth, which is "

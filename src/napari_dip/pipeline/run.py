@@ -118,6 +118,7 @@ def _tasks(
                     psf=plan.psf,
                     start=start,
                     hand_over=hand_over,
+                    fuse=request.options.fuse,
                 )
         job.issued = True
         if not job.prepared and request.stack is not None and not job.failures:

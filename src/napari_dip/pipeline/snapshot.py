@@ -52,7 +52,8 @@ class Snapshot:
     ``estimated_psnr`` is what SURE or the held-out pixels of a self-validating denoising run
     predict (dB against the dtype's range for integers, the image's range for floats), without
     ground truth; None otherwise, and for pieces clipped at their range (see
-    ``fitting.CLIPPED_LIMIT``).
+    ``fitting.CLIPPED_LIMIT``). ``fusion_weight`` is the network's share in a result fused
+    with a classical denoiser's (option ``fuse``), averaged over the pieces fused so far.
 
     ``estimate``, ``average`` and ``best`` are the current part — the image, or the slice,
     frame or volume that reported, at ``index`` in the stack — as float32: the network's
@@ -90,6 +91,7 @@ class Snapshot:
     reasons: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()
     estimated_psnr: float | None = None
+    fusion_weight: float | None = None  # fuse: the network's mean share over the fused pieces
     notes: tuple[str, ...] = ()  # what the run did on its own, e.g. retried in smaller tiles
     view: PartView | None = field(default=None, repr=False)
     spread: np.ndarray | None = field(default=None, repr=False)

@@ -22,6 +22,7 @@ __all__ = [
     "camera_controls",
     "combo",
     "ensemble_controls",
+    "fuse_control",
     "label_of",
     "option",
     "tooltip_of",
@@ -35,6 +36,7 @@ _LABELS = {
     "tile": "tile size",
     "ensemble": "ensemble size",
     "warm_start": "warm-start each slice from the one before",
+    "fuse": "fuse with a classical denoiser",
 }
 # When to change each advanced option: the line under its help text in the tooltip.
 WHEN = {
@@ -62,6 +64,8 @@ WHEN = {
     "time-lapse, unrelated images stacked), or to restore each exactly as on its own",
     "ensemble": "2–8 for a cleaner result and a spread to judge it by; each member is a whole "
     "fit, so the run takes that many times longer",
+    "fuse": "with the SURE stop, for the last fraction of a dB on plain noisy images; BM3D "
+    "shows only when the bm3d package is installed",
     "uncertainty": "to see where the result is unsure (edges, fine texture, low signal): a "
     "second layer, 'NAME [… σ]', shows the members' standard deviation when the run ends",
 }
@@ -116,6 +120,16 @@ def combo(label: str, choices: tuple[Choice, ...], value: str, tooltip: str) -> 
 def option(name: str, kind: type, **kwargs: Any) -> MagicWidget:
     """A control of ``kind`` for run option ``name``, labelled and explained from OPTIONS."""
     return kind(label=label_of(name), tooltip=tooltip_of(name), **kwargs)
+
+
+def fuse_control() -> ComboBox:
+    """*Fuse with a classical denoiser*: the choices whose package is installed."""
+    import importlib.util
+
+    from ..options import FUSIONS
+
+    found = [c for c in FUSIONS if c.name != "bm3d" or importlib.util.find_spec("bm3d")]
+    return combo(label_of("fuse"), tuple(found), "none", tooltip_of("fuse", FUSIONS))
 
 
 def camera_controls() -> tuple[CheckBox, MagicWidget, MagicWidget, MagicWidget]:

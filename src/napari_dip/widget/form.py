@@ -26,6 +26,7 @@ from .controls import (
     camera_controls,
     combo,
     ensemble_controls,
+    fuse_control,
     label_of,
     option,
     tooltip_of,
@@ -113,6 +114,8 @@ class Form:
         self.warm_start.tooltip = tooltip_of("warm_start")
         self.estimate_camera, self.gain, self.offset, self.read_noise = camera_controls()
         self.uncertainty, self.ensemble = ensemble_controls()
+        self.fuse = fuse_control()
+        self.fuse.visible = task == "denoise"
         self.keep_history = CheckBox(text="keep every update as a stack layer")
         self.keep_history.tooltip = (
             "after the run, add a hidden layer with one plane per update, to scrub through "
@@ -126,6 +129,7 @@ class Form:
                 self.axes,
                 self.preset,
                 self.stop,
+                self.fuse,
                 self.steps,
                 self.update_every,
                 self.seed,
@@ -157,9 +161,11 @@ class Form:
         self.image.changed.connect(self._image_changed)
         self.mode.changed.connect(lambda *_: self.show_stack(self.image.value))
         self.noise.changed.connect(self._camera_enabled)
+        self.stop.changed.connect(self._fuse_enabled)
         self.estimate_camera.changed.connect(self._camera_enabled)
         self._quality_changed()
         self._camera_enabled()
+        self._fuse_enabled()
         self.show_stack(None)
 
     # --- state --------------------------------------------------------------------------------
@@ -218,6 +224,10 @@ class Form:
         self.gain.enabled = self.offset.enabled = given
         self.read_noise.enabled = given and self.noise.value == "poisson-gaussian"
 
+    def _fuse_enabled(self, *_: Any) -> None:
+        """Fusion weighs by SURE: it needs the SURE stop (and keeps its choice while off)."""
+        self.fuse.enabled = self.stop.value == "sure"
+
     def _image_changed(self, layer: Any) -> None:
         self.show_stack(layer)
         self.apply_layer_hints(layer)
@@ -274,6 +284,8 @@ class Form:
             "uncertainty": bool(self.uncertainty.value),
             "warm_start": bool(self.warm_start.value),
         }
+        if self.task == "denoise" and self.stop.value == "sure":
+            options["fuse"] = self.fuse.value
         if self.noise.value != "gaussian" and not self.estimate_camera.value:
             options["gain"] = float(self.gain.value)
             options["offset"] = float(self.offset.value)

@@ -141,6 +141,7 @@ def run_params(plan: JobPlan, source: Source, quality: str) -> dict[str, Any]:
         "workers": plan.workers,
         "ensemble": plan.members,
         "uncertainty": o.uncertainty,
+        "fuse": o.fuse,
     }
     if request.factor > 1:
         params["factor"] = request.factor

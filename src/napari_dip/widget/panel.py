@@ -102,5 +102,10 @@ class RunPanel(QWidget):
                 f"\n≈ {last.estimated_psnr:.1f} dB: the PSNR the stop rule estimates, without "
                 "ground truth"
             )
+        if last.fusion_weight is not None:
+            tip += (
+                f"\nfused with the classical denoiser's estimate: the network's weight "
+                f"{last.fusion_weight:.2f}, chosen by SURE"
+            )
         self.progress.setToolTip(tip)
         self.progress.setValue(bar_value(last))

@@ -109,6 +109,7 @@ class ResultLayer:
                 "score": snap.score,
                 "failures": list(snap.failures),
                 "estimated_psnr": snap.estimated_psnr,
+                "fusion_weight": snap.fusion_weight,
             }
             | _camera(snap)
         )

@@ -207,20 +207,23 @@ class _MinimumTracker(StopRule):
         super().reset()
         self._min: torch.Tensor | None = None
 
-    def _track(self, step: int, score: torch.Tensor, keep: torch.Tensor) -> None:
+    def _track(self, step: int, score: torch.Tensor, keep: torch.Tensor) -> torch.Tensor | None:
+        """Take ``score`` in; returns whether this step is now the best (a 0-d device
+        tensor), None before ``burn_in``."""
         if step < self.burn_in:
-            return
+            return None
         if self._min is None:
             self._min = score.clone()
             self._best = keep.clone()
             self._best_step = torch.tensor(step, device=score.device)
-            return
+            return torch.ones((), dtype=torch.bool, device=score.device)
         better = score < self._min
         torch.minimum(self._min, score, out=self._min)
         if self.tolerance:  # the latest step on the minimum's plateau
             better |= score <= self._min * (1 + self.tolerance)
         self._best_step = torch.where(better, step, self._best_step)
         torch.where(better, keep, self._best, out=self._best)  # in place: no per-step alloc
+        return better
 
     @property
     def expected_stop(self) -> int | None:

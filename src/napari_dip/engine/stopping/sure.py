@@ -65,6 +65,7 @@ class Sure(_MinimumTracker):
         self._y: torch.Tensor | None = None
         self._probe: torch.Tensor | None = None  # δ / scale = s ⊙ b
         self._variance = 0.0
+        self._divergence: torch.Tensor | None = None  # at the best step
 
     def describe(self) -> str:
         return (
@@ -96,8 +97,24 @@ class Sure(_MinimumTracker):
         residual = torch.mean((self._y - keep) ** 2)
         divergence = torch.mean(self._probe * (plus - minus)) / (2 * self.scale)
         score = residual - self._variance + 2 * divergence
-        self._track(step, score, keep)
+        better = self._track(step, score, keep)
+        if better is not None:
+            if self._divergence is None:
+                self._divergence = divergence.clone()
+            else:
+                torch.where(better, divergence, self._divergence, out=self._divergence)
         return score
+
+    @property
+    def divergence(self) -> float | None:
+        """``mean(v ⊙ ∂h/∂y)`` of the estimate at the chosen step (what a fusion of it with
+        another estimate needs for that blend's SURE); None before a score."""
+        return None if self._divergence is None else float(self._divergence)
+
+    @property
+    def noise_variance(self) -> float:
+        """The mean noise variance ``mean(v)`` SURE uses, normalised units²."""
+        return self._variance
 
     @property
     def estimated_mse(self) -> float | None:
