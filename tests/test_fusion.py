@@ -157,3 +157,48 @@ def test_tiles_and_ensemble_members_are_fused_each(noisy_crop):
     last = _run(noisy, fuse="nlmeans", ensemble=2, tile=48)
     assert last.tiles > 1 and 0 <= last.fusion_weight <= 1
     assert _psnr(last.result(), clean) > _psnr(noisy, clean) + 5
+
+
+def test_bm3d_is_called_one_at_a_time_when_tiles_fuse_side_by_side(noisy_crop, monkeypatch):
+    """bm3d's native thread pool aborts the process on concurrent calls: tiles fitted at once
+    must fuse one after another. A stand-in ``bm3d`` module (a Gaussian filter) records any
+    overlap: two pieces ending at the same moment (a barrier), then two tiles fitted side by
+    side, each fused with its estimate."""
+    import threading
+    import time
+    import types
+
+    active, overlaps, calls = [0], [], []
+    guard = threading.Lock()
+
+    def fake_bm3d(plane, sigma):
+        with guard:
+            active[0] += 1
+            overlaps.append(active[0] > 1)
+        time.sleep(0.05)  # long enough for another tile to arrive
+        calls.append(sigma)
+        out = ndimage.gaussian_filter(np.asarray(plane, np.float64), 1.0)
+        with guard:
+            active[0] -= 1
+        return out
+
+    monkeypatch.setitem(sys.modules, "bm3d", types.SimpleNamespace(bm3d=fake_bm3d))
+    noisy, clean = noisy_crop
+    start = threading.Barrier(2)  # two pieces that end at the same moment
+
+    def piece_ends():
+        start.wait()
+        classical_estimate("bm3d", noisy[None], ("gaussian", {}), 0.1)
+
+    threads = [threading.Thread(target=piece_ends) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 2 and not any(overlaps)
+    calls.clear()
+    last = _run(noisy, fuse="bm3d", tile=48, workers=2)
+    assert last.tiles > 1 and len(calls) == 2 * last.tiles  # the estimate and its probe
+    assert not any(overlaps)
+    assert 0 <= last.fusion_weight <= 1
+    assert _psnr(last.result(), clean) > _psnr(noisy, clean) + 5

@@ -58,7 +58,13 @@ def test_the_first_screen_is_short_and_the_rest_is_folded_and_explained(
 
     form.advanced.expand(animate=False)
     advanced = shown(denoise, form.advanced_box)
-    assert advanced[:4] == ["preset", "stop", "steps", "update every"]
+    assert advanced[:5] == [
+        "preset",
+        "stop",
+        "fuse with a classical denoiser",
+        "steps",
+        "update every",
+    ]
     assert "restore" not in advanced and "axes" not in advanced  # a 2D layer: no stack controls
     assert "keep every update as a stack layer" in advanced
     # the camera is for the photon-count models only ("auto" may choose one)
