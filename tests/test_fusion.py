@@ -150,12 +150,24 @@ def test_a_fused_run_is_better_than_the_network_alone_and_says_its_weight(noisy_
     np.testing.assert_array_equal(noisy, before)
 
 
-def test_tiles_and_ensemble_members_are_fused_each(noisy_crop):
+def test_tiles_and_ensemble_members_are_fused_each(noisy_crop, monkeypatch):
     """Every tile and every (turned) member is fused; the snapshot's weight is their mean,
     and a tiled, two-member fused run still beats the noisy input by a wide margin."""
+    from napari_dip.pipeline import fitting
+
+    weights = []
+
+    def counted(*args, **kwargs):
+        fusion = fuse_piece(*args, **kwargs)
+        weights.append(fusion.weight)
+        return fusion
+
+    monkeypatch.setattr(fitting, "fuse_piece", counted)
     noisy, clean = noisy_crop
     last = _run(noisy, fuse="nlmeans", ensemble=2, tile=48)
     assert last.tiles > 1 and 0 <= last.fusion_weight <= 1
+    assert len(weights) == 2 * last.tiles
+    assert last.fusion_weight == pytest.approx(np.mean(weights))
     assert _psnr(last.result(), clean) > _psnr(noisy, clean) + 5
 
 

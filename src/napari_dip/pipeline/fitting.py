@@ -338,8 +338,7 @@ def _fit(task: PieceTask, should_stop: Callable[[], bool] | None) -> Iterator[Pi
             fusion = _fused(task, best, std)
             if fusion is not None:
                 best, weight = fusion.estimate, fusion.weight
-                floor = 0.01 * _sure_rule(task).noise_variance  # as the rule's own: too small
-                mse = None if mse is None or fusion.mse <= floor else fusion.mse
+                mse = None if mse is None else _sure_rule(task).trusted(fusion.mse)
         if task.hand_over is not None and snap.stop_reason is not None:
             task.hand_over.put(
                 {k: v.detach().to("cpu", copy=True) for k, v in prior.state_dict().items()}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Fusion", "classical_estimate", "fuse", "fuse_piece", "require"]
+__all__ = ["Fusion", "classical_estimate", "fuse", "fuse_piece", "require", "stabilised"]
 
 # The classical estimate's divergence probe, in noise standard deviations: small enough for a
 # derivative (SURE's bias grows with it for a non-linear denoiser: NL-means read ~0.3 dB
@@ -60,13 +60,35 @@ def _denoise_planes(method: str, planes: np.ndarray, sigma: float) -> np.ndarray
         from skimage.restoration import denoise_nl_means
 
         # scikit-image's gallery settings: h = 0.8 σ, σ subtracted from patch distances
-        kw = {"h": 0.8 * sigma, "sigma": sigma, "fast_mode": True}
-        kw.update(patch_size=5, patch_distance=6)
+        kw = {
+            "h": 0.8 * sigma,
+            "sigma": sigma,
+            "fast_mode": True,
+            "patch_size": 5,
+            "patch_distance": 6,
+        }
         if colour:
             out = denoise_nl_means(np.moveaxis(planes, 0, -1), channel_axis=-1, **kw)
             return np.moveaxis(out, -1, 0)
         return np.stack([denoise_nl_means(p, **kw) for p in planes])
     raise ValueError(f"unknown classical denoiser {method!r}")
+
+
+def stabilised(
+    method: str, z: np.ndarray, gain: float, offset: float, read_noise: float
+) -> np.ndarray:
+    """Poisson–Gaussian camera data ``z`` (``(..., h, w)``, image units) denoised plane by
+    plane: the generalised Anscombe transform to unit noise, each plane scaled to 0..1 (unit
+    noise is 1/range there) for the Gaussian denoiser, then the exact unbiased inverse."""
+    from ..anscombe import gat, inverse_unbiased
+
+    x = np.asarray(z, np.float64)
+    planes = gat(x, gain, offset, read_noise).reshape(-1, *x.shape[-2:])
+    d = np.empty_like(planes)
+    for i, plane in enumerate(planes):
+        lo, span = float(plane.min()), max(float(np.ptp(plane)), 1e-12)
+        d[i] = _denoise_planes(method, ((plane - lo) / span)[None], 1 / span)[0] * span + lo
+    return inverse_unbiased(d, gain, offset, read_noise).reshape(x.shape)
 
 
 def classical_estimate(
@@ -76,29 +98,18 @@ def classical_estimate(
 
     Gaussian noise: the denoiser told ``sigma`` (normalised units). Photon counts (``noise``
     the piece's model: counts = offset + scale·unit, read noise of variance read_var): the
-    generalised Anscombe transform to unit noise, the denoiser, the exact unbiased inverse."""
-    from ..anscombe import gat, inverse_unbiased
-
-    name, terms = noise
+    photon counts through :func:`stabilised`."""
     x = np.asarray(unit, np.float64)
-    planes = x if x.ndim == 3 else np.moveaxis(x, 1, 0)  # (D, C, h, w) for a volume
-    stacks = [planes] if x.ndim == 3 else list(planes)
-    out = []
-    for stack in stacks:
-        if name == "gaussian":
-            out.append(_denoise_planes(method, stack, sigma))
-            continue
-        scale, offset = terms["scale"], terms.get("offset", 0.0)
-        read = float(np.sqrt(terms.get("read_var", 0.0)))
-        z = gat(offset + scale * stack, 1.0, 0.0, read)
-        d = np.empty_like(z)
-        for c, plane in enumerate(z):  # each channel in 0..1: unit noise is 1/span there
-            lo, span = float(plane.min()), max(float(np.ptp(plane)), 1e-12)
-            d[c] = _denoise_planes(method, ((plane - lo) / span)[None], 1 / span)[0] * span + lo
-        rate = inverse_unbiased(d, 1.0, 0.0, read)
-        out.append((rate - offset) / scale)
-    result = out[0] if x.ndim == 3 else np.stack(out, axis=1)
-    return result.astype(np.float32)
+    if x.ndim == 4:  # (C, D, h, w): each depth's (C, h, w) as an image
+        planes = [classical_estimate(method, x[:, k], noise, sigma) for k in range(x.shape[1])]
+        return np.stack(planes, axis=1)
+    name, terms = noise
+    if name == "gaussian":
+        return _denoise_planes(method, x, sigma).astype(np.float32)
+    scale, offset = terms["scale"], terms.get("offset", 0.0)
+    read = float(np.sqrt(terms.get("read_var", 0.0)))
+    rate = stabilised(method, offset + scale * x, 1.0, 0.0, read)
+    return ((rate - offset) / scale).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -121,10 +121,12 @@ class Sure(_MinimumTracker):
         """SURE at the chosen step: the result's mean squared error, normalised units²; None
         when it is under 1 % of the noise variance (SURE's own error is larger there, e.g.
         on tiny images whose noise level is poorly known)."""
-        if self._min is None:
-            return None
-        value = float(self._min)
-        return value if value > 0.01 * self._variance else None
+        return None if self._min is None else self.trusted(float(self._min))
+
+    def trusted(self, mse: float) -> float | None:
+        """``mse`` (a SURE value of this run's noise) if it is large enough to trust: over
+        1 % of the noise variance; else None."""
+        return mse if mse > 0.01 * self._variance else None
 
     def _decide(self, step: int) -> str | None:
         reason = super()._decide(step)
