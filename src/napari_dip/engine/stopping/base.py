@@ -225,6 +225,16 @@ class _MinimumTracker(StopRule):
         torch.where(better, keep, self._best, out=self._best)  # in place: no per-step alloc
         return better
 
+    @staticmethod
+    def _at_best(
+        held: torch.Tensor | None, value: torch.Tensor, better: torch.Tensor
+    ) -> torch.Tensor:
+        """``held`` with ``value`` taken in where ``better`` (from :meth:`_track`), in place;
+        a copy of ``value`` when nothing is held yet: a companion of the best estimate."""
+        if held is None:
+            return value.clone()
+        return torch.where(better, value, held, out=held)
+
     @property
     def expected_stop(self) -> int | None:
         """Patience steps after the current minimum: where the run ends unless a new one comes."""

@@ -99,10 +99,7 @@ class Sure(_MinimumTracker):
         score = residual - self._variance + 2 * divergence
         better = self._track(step, score, keep)
         if better is not None:
-            if self._divergence is None:
-                self._divergence = divergence.clone()
-            else:
-                torch.where(better, divergence, self._divergence, out=self._divergence)
+            self._divergence = self._at_best(self._divergence, divergence, better)
         return score
 
     @property

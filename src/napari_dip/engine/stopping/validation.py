@@ -101,13 +101,9 @@ class SelfValidation(_MinimumTracker):
             self._smooth = data.clone()
         else:
             self._smooth.mul_(self.smoothing).add_(data, alpha=1 - self.smoothing)
-        before = self._best_step
-        self._track(step, self._smooth, keep)
-        if self._squared is None or before is None:
-            self._squared = squared.clone()
-        else:
-            better = self._best_step == step
-            torch.where(better, squared, self._squared, out=self._squared)
+        better = self._track(step, self._smooth, keep)
+        if better is not None:
+            self._squared = self._at_best(self._squared, squared, better)
         return self._smooth
 
     @property
