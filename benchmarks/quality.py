@@ -30,6 +30,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sure-ensemble4": {"stop": "sure", "ensemble": 4},
     "sure-nlmeans": {"stop": "sure", "fuse": "nlmeans"},
     "sure-bm3d": {"stop": "sure", "fuse": "bm3d"},
+    "sure-sigma": {"stop": "sure", "sigma": "given"},  # an oracle: told the true σ
     "paper": {"preset": "paper"},
     "cold": {"warm_start": False},  # stacks: every slice from scratch
 }
@@ -42,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", nargs="*", help="a subset of the split's images")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--colour", action="store_true", help="colour images (denoise)")
+    parser.add_argument(
+        "--unclipped",
+        action="store_true",
+        help="denoise: float clean + noise, not rounded and clipped to uint8 (the noise stays "
+        "Gaussian, so SURE's estimated PSNR can be shown and checked everywhere)",
+    )
     parser.add_argument("--sigmas", type=float, nargs="*", default=[25.0])
     parser.add_argument("--photons", type=float, nargs="*", default=[30.0])
     parser.add_argument("--factors", type=int, nargs="*", default=[4])
@@ -71,7 +78,9 @@ def _cases(args: argparse.Namespace) -> Iterator[tuple[str, str, np.ndarray, dic
         clean = datasets.image(name, args.size, colour=args.colour)
         if args.task == "denoise":
             for sigma in args.sigmas:
-                observed, extra, _ = datasets.gaussian_noise(clean, sigma, seed=k)
+                observed, extra, _ = datasets.gaussian_noise(
+                    clean, sigma, seed=k, clip=not args.unclipped
+                )
                 yield name, f"σ = {sigma:g}", observed, extra, clean
         elif args.task == "inpaint":
             for kind in args.masks:
@@ -102,6 +111,8 @@ def _ours(task: str, observed: np.ndarray, extra: dict, options: dict, device: s
     from napari_dip import restore_steps
 
     kwargs: dict[str, Any] = {"device": device, **options}
+    if kwargs.get("sigma") == "given":
+        kwargs["sigma"] = extra["sigma"]
     if observed.ndim == 3 and task != "photon":
         kwargs["channel_axis"] = -1
     if task == "photon":
@@ -147,7 +158,7 @@ def run(args: argparse.Namespace) -> dict:
             runs.append(
                 (
                     f"napari-dip {variant}",
-                    "",
+                    "true σ" if VARIANTS[variant].get("sigma") == "given" else "",
                     _ours(args.task, observed, extra, VARIANTS[variant], args.device),
                 )
             )
@@ -165,11 +176,15 @@ def run(args: argparse.Namespace) -> dict:
                 runs.append(("careamics N2V", "", out))
         data_range = peak if peak is not None else 255.0
         dtype = np.dtype(observed.dtype)
-        full = float(np.iinfo(dtype).max - np.iinfo(dtype).min) if dtype.kind in "iu" else None
+        # ours is against the dtype's range, or a float image's own (its min to max)
+        if dtype.kind in "iu":
+            full = float(np.iinfo(dtype).max - np.iinfo(dtype).min)
+        else:
+            full = float(np.max(observed) - np.min(observed))
         for method, oracle, out in runs:
             result = np.asarray(out["result"], np.float64)
             estimated = out.get("estimated")
-            if estimated is not None and full is not None:  # ours is against the dtype range
+            if estimated is not None:
                 estimated += 20 * np.log10(data_range / full)
             if peak is not None:  # photon units above the offset: the offset is not signal
                 result, truth = result - extra["offset"], target - extra["offset"]
@@ -193,6 +208,7 @@ def run(args: argparse.Namespace) -> dict:
     return measure.record(
         name=f"quality_{args.task}_{args.split}"
         + ("" if shape == default_shape else f"_{shape}")
+        + ("_unclipped" if getattr(args, "unclipped", False) else "")
         + (f"_{args.tag}" if args.tag else ""),
         title=f"Quality: {args.task} ({args.split} images, {args.size}²)",
         rows=rows,

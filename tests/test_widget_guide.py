@@ -69,9 +69,14 @@ def test_the_first_screen_is_short_and_the_rest_is_folded_and_explained(
     assert "keep every update as a stack layer" in advanced
     # the camera is for the photon-count models only ("auto" may choose one)
     assert form.noise.value == "auto" and form.estimate_camera.enabled
+    assert not form.sigma.enabled and "sigma" not in form.run_options()
     form.noise.value = "gaussian"
     assert not form.estimate_camera.enabled and not form.gain.enabled
+    assert form.sigma.enabled and "sigma" not in form.run_options()  # 0: estimated
+    form.sigma.value = 12.5  # a known noise level
+    assert form.run_options()["sigma"] == 12.5
     form.noise.value = "poisson"
+    assert not form.sigma.enabled and "sigma" not in form.run_options()
     assert form.estimate_camera.enabled and not form.gain.enabled
     form.estimate_camera.value = False
     assert form.gain.enabled and form.offset.enabled and not form.read_noise.enabled

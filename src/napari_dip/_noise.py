@@ -234,6 +234,7 @@ def noise_terms(
     gain: float | None = None,
     offset: float | None = None,
     read_noise: float | None = None,
+    sigma: float | None = None,
 ) -> tuple[dict[str, float], NoiseParams | None]:
     """Check ``noise`` and its parameters and return the engine model's keyword arguments
     (``scale``, ``offset``, ``read_var`` in photons for the normalised range ``lo..hi``) plus
@@ -253,7 +254,13 @@ def noise_terms(
             raise ValueError(
                 f"{', '.join(given)} only apply to noise='poisson' or 'poisson-gaussian'"
             )
-        return {}, None
+        if sigma is None:
+            return {}, None
+        if not (hi > lo):
+            raise ValueError("sigma needs an image with an intensity range (it is constant)")
+        return {"sigma": float(sigma) / (hi - lo)}, None
+    if sigma is not None:
+        raise ValueError(f"sigma is the Gaussian noise's level: noise={noise!r} takes read_noise")
     if noise == "poisson" and read_noise is not None:
         raise ValueError("read_noise needs noise='poisson-gaussian' (plain Poisson has none)")
     offset_given = offset is not None

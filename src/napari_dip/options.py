@@ -197,6 +197,12 @@ OPTIONS: dict[str, Option] = {
             NOISES,
             advanced=False,
         ),
+        Option(
+            "sigma",
+            "Gaussian noise: its standard deviation in intensity units, when known (camera "
+            "calibration, a synthetic test); default: estimated from the image. The stop "
+            "rules and the estimated PSNR use it, and are exact only with the true level",
+        ),
         Option("gain", "camera gain, intensity units per photon (default: estimated)"),
         Option("offset", "camera offset (dark level), intensity units (default: estimated)"),
         Option("read_noise", "read-noise standard deviation, intensity units (default: estimated)"),
@@ -281,6 +287,7 @@ class Options:
     perturb_std: float | None = None
     tv_weight: float = 0.0
     noise: str = "auto"
+    sigma: float | None = None
     gain: float | None = None
     offset: float | None = None
     read_noise: float | None = None
@@ -385,11 +392,22 @@ def make_options(**values: Any) -> Options:
     from ._noise import _optional_number as _camera_number
 
     normalize = _check_normalize(o.normalize)
+    sigma = _camera_number("sigma", o.sigma, positive=True)
+    if sigma is not None and o.noise not in ("auto", "gaussian"):
+        raise ValueError(
+            f"sigma is the Gaussian noise's level: it needs noise='gaussian' "
+            f"or 'auto' (got noise={o.noise!r}; give read_noise instead)"
+        )
     _camera_number("gain", o.gain, positive=True)
     _camera_number("offset", o.offset)
     _camera_number("read_noise", o.read_noise)
     camera = (("gain", o.gain), ("offset", o.offset), ("read_noise", o.read_noise))
     given = [name for name, value in camera if value is not None]
+    if sigma is not None and given:
+        raise ValueError(
+            f"sigma (Gaussian noise) and {', '.join(given)} (photon counts) "
+            "describe different noise models: give one or the other"
+        )
     if o.noise == "gaussian" and given:
         raise ValueError(f"{', '.join(given)} only apply to noise='poisson' or 'poisson-gaussian'")
     if o.noise == "poisson" and o.read_noise is not None:
@@ -405,4 +423,5 @@ def make_options(**values: Any) -> Options:
         perturb_std=perturb,
         ensemble=ensemble,
         normalize=normalize,
+        sigma=sigma,
     )

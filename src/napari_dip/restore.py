@@ -82,8 +82,9 @@ def restore_steps(
         False only the last does, which saves the copies on big images.
     **options
         Run options: ``preset``, ``steps``, ``stop``, ``seed``, ``device``, ``precision``,
-        ``update_every``, ``lr``, ``perturb_std``, ``tv_weight``, ``noise``, ``gain``,
-        ``offset``, ``read_noise``, ``normalize``, ``tile``, ``tile_overlap``, ``workers``
+        ``update_every``, ``lr``, ``perturb_std``, ``tv_weight``, ``noise``, ``sigma``,
+        ``gain``, ``offset``, ``read_noise``, ``normalize``, ``tile``, ``tile_overlap``,
+        ``workers``, ``ensemble``, ``uncertainty``, ``warm_start``, ``fuse``
         (:data:`napari_dip.options.OPTIONS` says what each does).
 
     Returns

@@ -85,6 +85,7 @@ _CLI: dict[str, tuple[dict[str, Any], str]] = {
     "perturb_std": ({"type": float, "metavar": "STD"}, " (default: from the preset)"),
     "tv_weight": ({"type": float, "default": 0.0, "metavar": "W"}, ""),
     "noise": ({"choices": choice_names(NOISES), "default": "auto"}, ""),
+    "sigma": ({"type": float, "metavar": "STD"}, ""),
     "gain": ({"type": float}, ""),
     "offset": ({"type": float}, ""),
     "read_noise": ({"type": float, "metavar": "STD"}, ""),
@@ -114,7 +115,7 @@ _GROUPS = {
     "tuning": ("lr", "perturb_std", "tv_weight", "tile", "tile_overlap", "workers"),
     "stacks": ("warm_start",),
     "ensembles and uncertainty": ("ensemble", "uncertainty"),
-    "noise model and intensities": ("noise", "gain", "offset", "read_noise", "normalize"),
+    "noise model and intensities": ("noise", "sigma", "gain", "offset", "read_noise", "normalize"),
 }
 
 

@@ -59,6 +59,9 @@ class Gaussian(NoiseModel):
     def variance(self, y: torch.Tensor) -> torch.Tensor | None:
         return None if self.sigma is None else torch.full_like(y, self.sigma**2)
 
+    def __repr__(self) -> str:
+        return "Gaussian()" if self.sigma is None else f"Gaussian(sigma={self.sigma:g})"
+
     def terms(self, prediction: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return (prediction - y) ** 2
 
@@ -167,9 +170,11 @@ def make_noise_model(
     scale: float | None = None,
     offset: float = 0.0,
     read_var: float = 0.0,
+    sigma: float | None = None,
 ) -> NoiseModel:
     """A model by name (``"gaussian"``, ``"poisson"``, ``"poisson-gaussian"``), or ``noise``
-    itself if it already is one. The photon-count models need ``scale``.
+    itself if it already is one. The photon-count models need ``scale``; ``sigma`` is the
+    Gaussian model's known level (normalised units; None: estimated where needed).
 
     Examples
     --------
@@ -181,7 +186,7 @@ def make_noise_model(
     if isinstance(noise, NoiseModel):
         return noise
     if noise == "gaussian":
-        return Gaussian()
+        return Gaussian(sigma)
     if noise in ("poisson", "poisson-gaussian"):
         if scale is None:
             raise ValueError(f"noise={noise!r} needs the photon scale (counts per unit value)")

@@ -58,8 +58,10 @@ def _noise(
     name = o.noise
     if name == "auto":
         given = any(v is not None for v in (o.gain, o.offset, o.read_noise))
-        name, _ = choose_noise(chw, part, given)
-    terms, camera = noise_terms(name, chw, lo, hi, part, o.gain, o.offset, o.read_noise)
+        name = "gaussian" if o.sigma is not None else choose_noise(chw, part, given)[0]
+    terms, camera = noise_terms(
+        name, chw, lo, hi, part, o.gain, o.offset, o.read_noise, sigma=o.sigma
+    )
     return (name, terms), camera
 
 
@@ -72,7 +74,7 @@ def _tiled(plan: JobPlan, source: Any, channel: int | None, known: Any) -> PartD
     lazy = not isinstance(source, np.ndarray)
     lo, hi = global_range(source, channel, known, o.normalize, band=plan.tiles.tile)
     ndim = len(source.shape)
-    if o.noise == "gaussian":  # needs no data: don't read any
+    if o.noise == "gaussian" or o.sigma is not None:  # needs no data: don't read any
         values, part, axis = np.zeros((2, 2)), None, None
     elif not lazy:
         values, part, axis = source, known, channel

@@ -34,6 +34,7 @@ _LABELS = {
     "perturb_std": "input noise",
     "tv_weight": "TV weight",
     "tile": "tile size",
+    "sigma": "noise σ (0: estimate)",
     "ensemble": "ensemble size",
     "warm_start": "warm-start each slice from the one before",
     "fuse": "fuse with a classical denoiser",
@@ -54,6 +55,8 @@ WHEN = {
     "tv_weight": "a little (e.g. 0.01) for piecewise-flat images; it also smooths texture",
     "noise": "Poisson for photon counts (low-light fluorescence), Poisson–Gaussian when the "
     "camera adds read noise",
+    "sigma": "give it when you know the noise level (a calibrated camera's read noise, a "
+    "synthetic test); 0 estimates it from the image",
     "gain": "give it when you know the camera (data sheet, calibration)",
     "offset": "give it when you know the camera's dark level",
     "read_noise": "give it when you know the camera's read noise",

@@ -112,6 +112,7 @@ class Form:
         self.workers = option("workers", LineEdit, value="auto")  # auto or a count
         self.warm_start = CheckBox(text=label_of("warm_start"), value=True)
         self.warm_start.tooltip = tooltip_of("warm_start")
+        self.sigma = option("sigma", FloatSpinBox, value=0.0, min=0.0, max=1e9, step=0.1)
         self.estimate_camera, self.gain, self.offset, self.read_noise = camera_controls()
         self.uncertainty, self.ensemble = ensemble_controls()
         self.fuse = fuse_control()
@@ -141,6 +142,7 @@ class Form:
                 self.tile,
                 self.workers,
                 self.warm_start,
+                self.sigma,
                 self.estimate_camera,
                 self.gain,
                 self.offset,
@@ -220,6 +222,7 @@ class Form:
     def _camera_enabled(self, *_: Any) -> None:
         photons = self.noise.value != "gaussian"
         given = photons and not self.estimate_camera.value
+        self.sigma.enabled = self.noise.value == "gaussian"
         self.estimate_camera.enabled = photons
         self.gain.enabled = self.offset.enabled = given
         self.read_noise.enabled = given and self.noise.value == "poisson-gaussian"
@@ -286,6 +289,8 @@ class Form:
         }
         if self.task == "denoise" and self.stop.value == "sure":
             options["fuse"] = self.fuse.value
+        if self.noise.value == "gaussian" and float(self.sigma.value) > 0:
+            options["sigma"] = float(self.sigma.value)
         if self.noise.value != "gaussian" and not self.estimate_camera.value:
             options["gain"] = float(self.gain.value)
             options["offset"] = float(self.offset.value)

@@ -145,7 +145,7 @@ def run_params(plan: JobPlan, source: Source, quality: str) -> dict[str, Any]:
     }
     if request.factor > 1:
         params["factor"] = request.factor
-    for name in ("gain", "offset", "read_noise"):
+    for name in ("sigma", "gain", "offset", "read_noise"):
         if getattr(o, name) is not None:
             params[name] = getattr(o, name)
     if source.stack:

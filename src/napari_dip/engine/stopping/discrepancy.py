@@ -156,14 +156,17 @@ class Discrepancy(StopRule):
         )
 
     def prepare(self, problem: object) -> None:
-        self.sigma, self.noise = None, None
+        self.sigma, self.noise, self.sigma_known = None, None, False
         noise = getattr(problem, "noise", None)
         if not isinstance(getattr(problem, "operator", None), Identity) or getattr(
             problem, "tv_weight", 0
         ):
             return
         if isinstance(noise, Gaussian):
-            sigma = float(noise_level(problem.y))  # type: ignore[attr-defined]
+            sigma = noise.sigma  # known, or the level the image shows
+            self.sigma_known = sigma is not None
+            if sigma is None:
+                sigma = float(noise_level(problem.y))  # type: ignore[attr-defined]
             if math.isfinite(sigma) and sigma > 0:
                 self.sigma = sigma
         elif isinstance(noise, Poisson):
@@ -219,7 +222,8 @@ class Discrepancy(StopRule):
             return None
         self._freeze_latest()
         truth = (
-            f"the noise variance estimated from the input ({self.sigma:.3g}²)"
+            f"the noise variance {'given' if self.sigma_known else 'estimated from the input'}"
+            f" ({self.sigma:.3g}²)"
             if self.sigma is not None
             else "its expected value under the Poisson model"
         )
