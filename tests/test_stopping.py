@@ -395,6 +395,25 @@ def test_discrepancy_stops_where_the_averaged_loss_reaches_the_noise_variance():
     assert drive(fresh(lag=0.0), [1e4] * 5 + [0.9] * 100) == 50  # min_step
 
 
+def test_a_warm_started_fit_may_reach_the_level_once_the_window_is_full():
+    """A fit from a neighbour's weights starts near the level: min_step (a cold start's guard)
+    gives way to the window; reset() keeps that (the fit loop resets before its first step),
+    and FirstOf passes it on to its members."""
+    losses = [0.9] * 100
+    rule = Discrepancy(window=20, min_step=50, lag=0.0)
+    group = FirstOf([WindowedVariance(), rule])
+    group.warm_started()
+    group.reset()
+    rule.prepare(Problem(torch.zeros(1, 1, 8, 8)))
+    rule.sigma = 1.0
+    assert rule.warm and rule.first_step == 20
+    assert drive(rule, losses) == 20
+    cold = Discrepancy(window=20, min_step=50, lag=0.0)
+    cold.prepare(Problem(torch.zeros(1, 1, 8, 8)))
+    cold.sigma = 1.0
+    assert drive(cold, losses) == 50
+
+
 def test_discrepancy_with_a_poisson_model_compares_with_the_expected_deviance():
     # counts of 1 photon expected everywhere: the expected half deviance is 0.5734 per pixel
     model = Poisson(scale=10.0)  # normalised 0.1 ↔ 1 photon

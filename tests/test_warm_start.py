@@ -90,3 +90,23 @@ def test_a_hand_over_waits_and_a_failed_piece_hands_over_nothing():
 def test_warm_start_is_checked():
     with pytest.raises(TypeError, match="warm_start must be True or False"):
         napari_dip.denoise(np.zeros((2, 8, 8)), axes="ZYX", warm_start="yes")
+
+
+def test_a_warm_started_slice_tells_its_stop_rule(monkeypatch):
+    """Slices after the first start from weights: their rule knows (and may relax the guards
+    meant for a cold start's first steps); the first slice's, and every cold one's, does not."""
+    seen: list[bool] = []
+    fit = fitting.engine.fit
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["stop_rule"].warm)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(fitting.engine, "fit", spy)
+    stack = np.stack([samples.noisy(sigma=25, size=16, seed=s)[0] for s in range(3)])
+    run = {"axes": "ZYX", "steps": 6, "update_every": 2, "device": "cpu"}
+    napari_dip.denoise(stack, **run)
+    assert seen == [False, True, True]
+    seen.clear()
+    napari_dip.denoise(stack, warm_start=False, **run)
+    assert seen == [False, False, False]

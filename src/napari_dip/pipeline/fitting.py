@@ -320,6 +320,7 @@ def _fit(task: PieceTask, should_stop: Callable[[], bool] | None) -> Iterator[Pi
         weights = task.start.take(should_stop)
         if weights is not None:
             prior.load_state_dict(weights)
+            task.rule.warm_started()
     generator = torch.Generator(device=device).manual_seed(int(task.piece.seed) + 1)
     for snap in engine.fit(
         problem.to(device),

@@ -29,6 +29,7 @@ class StopRule:
             raise ValueError(f"check_every must be a positive integer, got {check_every!r}")
         self.keep = keep
         self.check_every = int(check_every)
+        self.warm = False  # see warm_started; kept over reset(): it is about the fit's start
         self.reset()
 
     # --- state ------------------------------------------------------------------------------
@@ -91,6 +92,12 @@ class StopRule:
     def prepare(self, problem: object) -> None:
         """Look at the problem before the first step (the fit loop calls it after
         :meth:`reset`); most rules need nothing from it."""
+
+    def warm_started(self) -> None:
+        """The fit starts from a neighbour's fitted weights (a warm-started slice or frame),
+        not from scratch: a rule whose guards are for a cold start's first steps may relax
+        them. Called before the fit; kept over :meth:`reset`."""
+        self.warm = True
 
     def observe(
         self,

@@ -97,11 +97,11 @@ class Discrepancy(StopRule):
       (:func:`expected_half_deviance`): 0.50–0.57 per pixel from half a photon up, less below.
 
     The score is the ratio of the averaged data term to that value. It *reaches* the level at
-    the first check step from ``min_step`` on where the ratio is at most ``factor``, and stops
-    ``lag`` later (a fraction of the steps so far: at the first check step from ``(1 + lag) ×``
-    that step on), because the smoothed estimate that is returned lags the raw output whose
-    data term is watched. 0.1 cut the mean gap to the oracle from 0.24 to 0.14 dB over 42
-    replayed Gaussian runs (``benchmarks/discrepancy.py``) and from 0.24 to 0.10 dB over six
+    the first check step from :attr:`first_step` on where the ratio is at most ``factor``, and
+    stops ``lag`` later (a fraction of the steps so far: at the first check step from
+    ``(1 + lag) ×`` that step on), because the smoothed estimate that is returned lags the raw
+    output whose data term is watched. 0.1 cut the mean gap to the oracle from 0.24 to 0.14 dB
+    over 42 replayed Gaussian runs (``benchmarks/discrepancy.py``) and from 0.24 to 0.10 dB over six
     real ones (``early_stopping.py``), and raised the mean PSNR of 12 photon-limited runs from
     27.71 to 27.77 dB (``noise_models.py``); 0.2 did better on the Gaussian runs (0.10 and
     0.03 dB) but not on the photon data (27.75 dB, with worse worst cases).
@@ -179,6 +179,13 @@ class Discrepancy(StopRule):
         return None if self.sigma is None else self.factor * self.sigma**2
 
     @property
+    def first_step(self) -> int:
+        """The first step the level may be reached at: ``min_step``, which keeps a cold fit's
+        huge first losses out of the window, or only the ``window`` for a warm-started fit,
+        which starts near the level (docs/stacks.md)."""
+        return min(self.min_step, self.window) if self.warm else self.min_step
+
+    @property
     def active(self) -> bool:
         return self.sigma is not None or self.noise is not None
 
@@ -211,7 +218,7 @@ class Discrepancy(StopRule):
         return -(-target // self.check_every) * self.check_every
 
     def _decide(self, step: int) -> str | None:
-        if not self.active or self._latest is None or step < self.min_step:
+        if not self.active or self._latest is None or step < self.first_step:
             return None
         ratio = self.score
         if self.reached is None:

@@ -30,6 +30,11 @@ class _Group(StopRule):
         for rule in self.rules:
             rule.prepare(problem)
 
+    def warm_started(self) -> None:
+        super().warm_started()
+        for rule in self.rules:
+            rule.warm_started()
+
     def observe(
         self,
         step: int,
