@@ -130,6 +130,7 @@ def _ours(task: str, observed: np.ndarray, extra: dict, options: dict, device: s
         "seconds": time.perf_counter() - start,
         "steps": final.step,
         "estimated": final.estimated_psnr,
+        "range": final.estimated_psnr_range,
     }
 
 
@@ -183,9 +184,11 @@ def run(args: argparse.Namespace) -> dict:
             full = float(np.max(observed) - np.min(observed))
         for method, oracle, out in runs:
             result = np.asarray(out["result"], np.float64)
-            estimated = out.get("estimated")
+            estimated, span = out.get("estimated"), out.get("range")
+            shift = 20 * np.log10(data_range / full)
             if estimated is not None:
-                estimated += 20 * np.log10(data_range / full)
+                estimated += shift
+            low, high = (None, None) if span is None else (span[0] + shift, span[1] + shift)
             if peak is not None:  # photon units above the offset: the offset is not signal
                 result, truth = result - extra["offset"], target - extra["offset"]
             else:
@@ -200,6 +203,8 @@ def run(args: argparse.Namespace) -> dict:
                 "seconds": out["seconds"],
                 "steps": out.get("steps"),
                 "estimated psnr": estimated,
+                "estimated low": low,
+                "estimated high": None if high is None or not np.isfinite(high) else high,
             }
             rows.append(row)
             print(measure.row_text(row), flush=True)
@@ -214,6 +219,8 @@ def run(args: argparse.Namespace) -> dict:
         rows=rows,
         notes=[
             "Oracle methods are told what a user would not know (the 'oracle' column).",
+            "Estimated low/high: the range the estimate's own sampling error allows (± 2 of its "
+            "standard deviations); a low without a high: unbounded above.",
             f"Split '{args.split}': "
             + (
                 "settings may have been chosen on these images."

@@ -195,6 +195,23 @@ def test_a_fused_run_reports_the_weight_sure_chose(grey_png: Path, tmp_path: Pat
     assert re.search(r"fused with the classical estimate, network's weight [01]\.\d\d", err)
 
 
+def test_the_estimated_psnr_and_its_range_are_in_the_progress_line_and_the_end(
+    tmp_path: Path, capsys
+):
+    noisy, _ = samples.noisy(sigma=25, size=48, seed=0, image="moon")  # unclipped: estimated
+    path = tmp_path / "moon.tif"
+    tifffile.imwrite(path, noisy)
+    argv = ["denoise", str(path), "-o", str(tmp_path / "o.tif"), "--stop", "validation"]
+    assert main([*argv, *FAST]) == 0
+    err = capsys.readouterr().err
+    shown = r"≈ (\d+\.\d) dB est\. \((\d+\.\d)–(\d+\.\d)\)"
+    assert re.search(r"\| .*step \d+ · loss .* · " + shown, err), err  # the bar's line
+    end = re.search(r"stopped after step 10 \(.*\); result: .*; estimated PSNR " + shown[2:], err)
+    assert end, err
+    low, value, high = float(end[2]), float(end[1]), float(end[3])
+    assert low < value < high
+
+
 def test_every_run_option_of_the_table_is_an_option_of_every_command() -> None:
     """One table of options: the CLI takes its flags, choices and help from it."""
     from napari_dip.cli import build_parser

@@ -63,12 +63,12 @@ def test_the_cli_takes_the_noise_level():
     assert cli_options(args)["sigma"] == 12.5
 
 
-def _sure_psnr(noisy: np.ndarray, **options: object) -> tuple[float | None, np.ndarray]:
+def _sure_run(noisy: np.ndarray, **options: object) -> napari_dip.Snapshot:
     last = list(
         napari_dip.restore_steps(noisy, stop="sure", steps=900, update_every=100, **RUN, **options)
     )[-1]
     assert last.stop_reason.startswith("SURE")
-    return last.estimated_psnr, last.result()
+    return last
 
 
 def test_sure_estimates_the_psnr_from_the_noise_level_it_is_given():
@@ -77,9 +77,14 @@ def test_sure_estimates_the_psnr_from_the_noise_level_it_is_given():
     what the estimate rests on."""
     noisy, clean = samples.noisy(sigma=25, size=48, seed=2, image="moon")  # unclipped
     assert noisy.min() > 0 and noisy.max() < 255
-    estimated, result = _sure_psnr(noisy, sigma=25.0)
-    error = np.mean((result.astype(np.float64) - clean) ** 2)
+    last = _sure_run(noisy, sigma=25.0)
+    estimated = last.estimated_psnr
+    error = np.mean((last.result().astype(np.float64) - clean) ** 2)
     true = 10 * math.log10(255.0**2 / error)
     assert estimated is not None and abs(estimated - true) < 1.0, (estimated, true)
-    wrong, _ = _sure_psnr(noisy, sigma=35.0)
+    # its own sampling error on 48² pixels: decibels below, unbounded above (SURE's error
+    # could be 0 within ± 2 of its standard deviations)
+    low, high = last.estimated_psnr_range
+    assert low < true < high and low < estimated - 1 and high == math.inf, (low, high)
+    wrong = _sure_run(noisy, sigma=35.0).estimated_psnr
     assert wrong is None or abs(wrong - estimated) > 2.0, (wrong, estimated)

@@ -8,6 +8,8 @@ geometry. A stop rule that estimates the PSNR without ground truth (``validation
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -161,9 +163,14 @@ def test_the_estimated_psnr_shows_live_in_the_text_the_plot_and_the_metadata(
     assert isinstance(psnr, float) and 5 < psnr < 60
     live = [t for t in shown if "dB est." in t]
     assert live and live[0].startswith("tile ") and "≈ " in live[0], shown
-    assert widget.progress.format().endswith(f"· ≈ {psnr:.1f} dB est.")
+    low, high = out.metadata["estimated_psnr_range"]  # the estimate's own sampling error
+    assert low < psnr < high
+    bracket = f"({low:.1f}–{high:.1f})" if math.isfinite(high) else f"(≥ {low:.1f})"
+    assert widget.progress.format().endswith(f"· ≈ {psnr:.1f} dB est. {bracket}")
     assert "without ground truth" in widget.progress.toolTip()
+    assert "sampling error" in widget.progress.toolTip()
     assert widget.plot.estimated_psnr == psnr
+    assert widget.plot.estimate_text == f"≈ {psnr:.1f} dB est. {bracket}"
 
     configure(widget, stop="sure", steps=10, update_every=5, tile="none")  # SURE, at the end
     (out,), _ = run_and_wait(qtbot, widget)
@@ -172,6 +179,7 @@ def test_the_estimated_psnr_shows_live_in_the_text_the_plot_and_the_metadata(
     configure(widget, stop="none", steps=2)  # no estimate: nothing said
     (out,), _ = run_and_wait(qtbot, widget)
     assert out.metadata["estimated_psnr"] is None and "dB" not in widget.progress.format()
+    assert out.metadata["estimated_psnr_range"] is None
     assert widget.plot.estimated_psnr is None
 
 

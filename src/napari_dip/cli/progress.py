@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-from ..pipeline.snapshot import Snapshot, progress_text
+from ..pipeline.snapshot import Snapshot, estimate_text, progress_text
 
 __all__ = ["BAR_TOTAL", "StopOnCtrlC", "describe_end", "follow", "format_seconds"]
 
@@ -65,7 +65,8 @@ def _postfix(snap: Snapshot) -> str:
         text += f" · score {snap.score:.3g}"
     if snap.stop_reason is None and snap.step:
         text += f" · about {format_seconds(snap.eta)} left"
-    return text
+    estimate = estimate_text(snap)
+    return f"{text} · {estimate}" if estimate else text
 
 
 def follow(
@@ -112,4 +113,6 @@ def describe_end(last: Snapshot) -> str:
     fused = ""
     if last.fusion_weight is not None:
         fused = f"; fused with the classical estimate, network's weight {last.fusion_weight:.2f}"
-    return f"stopped after {where} ({last.stop_reason}){chosen}{fused}{used}"
+    estimate = estimate_text(last)
+    estimate = f"; estimated PSNR {estimate.removeprefix('≈ ')}" if estimate else ""
+    return f"stopped after {where} ({last.stop_reason}){chosen}{fused}{estimate}{used}"

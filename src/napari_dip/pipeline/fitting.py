@@ -97,6 +97,7 @@ class PieceSnapshot:
     expected_steps: int | None
     stop_reason: str | None
     estimated_mse: float | None = None  # of ``best``, normalised units² (see SelfValidation)
+    estimated_mse_std: float | None = None  # how far that estimate may be off (see spread.py)
     fusion_weight: float | None = None  # the network's share of a fused ``best``
 
 
@@ -333,6 +334,7 @@ def _fit(task: PieceTask, should_stop: Callable[[], bool] | None) -> Iterator[Pi
     ):
         best = (snap.average if snap.best is None else snap.best).numpy()
         mse = None if clipped else getattr(task.rule, "estimated_mse", None)
+        mse_std = None if mse is None else getattr(task.rule, "estimated_mse_std", None)
         weight = None
         ended = snap.stop_reason is not None and not (should_stop is not None and should_stop())
         if ended and task.fuse != "none" and std is not None:
@@ -340,6 +342,7 @@ def _fit(task: PieceTask, should_stop: Callable[[], bool] | None) -> Iterator[Pi
             if fusion is not None:
                 best, weight = fusion.estimate, fusion.weight
                 mse = None if mse is None else _sure_rule(task).trusted(fusion.mse)
+                mse_std = None if mse is None else _sure_rule(task).spread(mse)
         if task.hand_over is not None and snap.stop_reason is not None:
             task.hand_over.put(
                 {k: v.detach().to("cpu", copy=True) for k, v in prior.state_dict().items()}
@@ -358,6 +361,7 @@ def _fit(task: PieceTask, should_stop: Callable[[], bool] | None) -> Iterator[Pi
             expected_steps=snap.expected_steps,
             stop_reason=snap.stop_reason,
             estimated_mse=mse,
+            estimated_mse_std=mse_std,
             fusion_weight=weight,
         )
 

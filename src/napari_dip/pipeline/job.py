@@ -12,7 +12,7 @@ from .assembly import UNCERTAINTY_FACTORS, Members, Mosaic, PartView, StackView,
 from .fitting import PieceSnapshot
 from .plan import JobPlan, Piece
 from .prepare import PartData
-from .snapshot import Snapshot
+from .snapshot import RANGE_STDS, Snapshot
 
 __all__ = ["JobState"]
 
@@ -38,6 +38,7 @@ class JobState:
         self.spreads: dict[int, Mosaic | np.ndarray] = {}  # members' variance, per part
         self.finished_spread: list[np.ndarray | None] = [None] * len(plan.parts)
         self.errors_sq: list[float] = []  # estimated mean squared errors, caller units²
+        self.errors_var: list[float] = []  # their own variances (nan: not known), units⁴
         self.unestimated = 0  # finished pieces with no estimate (withheld, or none made)
         self.fusion_weights: list[float] = []  # the network's share in each fused piece
         self.peak = 0.0  # the intensity range a PSNR is taken against
@@ -122,7 +123,10 @@ class JobState:
             self.work += self.plan.settings.steps
         if snap.estimated_mse is not None:
             layout = self.data[part].layout
-            self.errors_sq.append(snap.estimated_mse * (layout.hi - layout.lo) ** 2)
+            scale = (layout.hi - layout.lo) ** 2
+            self.errors_sq.append(snap.estimated_mse * scale)
+            std = snap.estimated_mse_std
+            self.errors_var.append(math.nan if std is None else (std * scale) ** 2)
         else:
             self.unestimated += 1
         if snap.fusion_weight is not None:
@@ -311,6 +315,7 @@ class JobState:
             reasons=tuple(self.reasons),
             failures=tuple(self.failures),
             estimated_psnr=self._estimated_psnr(),
+            estimated_psnr_range=self._estimated_range(),
             fusion_weight=float(np.mean(self.fusion_weights)) if self.fusion_weights else None,
             spread=None if request.stack is not None else self.finished_spread[0],
             **fields,
@@ -324,6 +329,18 @@ class JobState:
             return None
         error = float(np.mean(self.errors_sq))
         return 10 * math.log10(self.peak**2 / error) if error > 0 else None
+
+    def _estimated_range(self) -> tuple[float, float] | None:
+        """The PSNRs at the estimated error ± ``RANGE_STDS`` of its own standard deviations
+        (independent pieces: the mean's variance is the sum over k²); ``inf`` above where the
+        error could be 0; None without an estimate or a known spread."""
+        if self._estimated_psnr() is None or not all(map(math.isfinite, self.errors_var)):
+            return None
+        error = float(np.mean(self.errors_sq))
+        std = math.sqrt(sum(self.errors_var)) / len(self.errors_var)
+        low, high = error - RANGE_STDS * std, error + RANGE_STDS * std
+        top = 10 * math.log10(self.peak**2 / low) if low > 0 else math.inf
+        return 10 * math.log10(self.peak**2 / high), top
 
     def snapshot(self, piece: Piece, report: PieceSnapshot) -> Snapshot:
         """A snapshot as ``piece`` reports ``report`` (before the job's last)."""

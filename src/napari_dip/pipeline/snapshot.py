@@ -17,7 +17,9 @@ from .._arrays import to_dtype
 from .._noise import NoiseParams
 from .assembly import PartView, StackView
 
-__all__ = ["Snapshot", "progress_text", "seconds_left"]
+__all__ = ["RANGE_STDS", "Snapshot", "estimate_text", "progress_text", "seconds_left"]
+
+RANGE_STDS = 2.0  # the estimated PSNR's range: the error estimate ± this many of its std
 
 
 def seconds_left(
@@ -52,7 +54,11 @@ class Snapshot:
     ``estimated_psnr`` is what SURE or the held-out pixels of a self-validating denoising run
     predict (dB against the dtype's range for integers, the image's range for floats), without
     ground truth; None otherwise, and for pieces clipped at their range (see
-    ``fitting.CLIPPED_LIMIT``). ``fusion_weight`` is the network's share in a result fused
+    ``fitting.CLIPPED_LIMIT``). ``estimated_psnr_range`` is where the true PSNR should lie
+    given the estimate's own sampling error (± 2 standard deviations of the error estimate,
+    :mod:`napari_dip.engine.stopping.spread`; ``inf`` above where the error could be 0): wide
+    on small or clean images, and blind to a noise level read wrongly from the image (give
+    ``sigma``). ``fusion_weight`` is the network's share in a result fused
     with a classical denoiser's (option ``fuse``), averaged over the pieces fused so far.
 
     ``estimate``, ``average`` and ``best`` are the current part — the image, or the slice,
@@ -91,6 +97,7 @@ class Snapshot:
     reasons: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()
     estimated_psnr: float | None = None
+    estimated_psnr_range: tuple[float, float] | None = None  # (low, high) dB, see estimate_text
     fusion_weight: float | None = None  # fuse: the network's mean share over the fused pieces
     notes: tuple[str, ...] = ()  # what the run did on its own, e.g. retried in smaller tiles
     view: PartView | None = field(default=None, repr=False)
@@ -166,3 +173,16 @@ def progress_text(snap: Snapshot, noun: str = "slice") -> str:
             words.append(_span(snap.pieces_done, snap.pieces_running, snap.tiles, "tile"))
     words.append(f"step {snap.step}")
     return " · ".join(words)
+
+
+def estimate_text(snap: Snapshot) -> str:
+    """``≈ 28.4 dB est. (27.9–29.0)`` when the run estimates its PSNR (the range: see
+    ``estimated_psnr_range``; ``≥ 27.9`` when unbounded above), else ``""``."""
+    value = snap.estimated_psnr
+    if value is None or not math.isfinite(value):
+        return ""
+    text = f"≈ {value:.1f} dB est."
+    if snap.estimated_psnr_range is not None:
+        low, high = snap.estimated_psnr_range
+        text += f" ({low:.1f}–{high:.1f})" if math.isfinite(high) else f" (≥ {low:.1f})"
+    return text

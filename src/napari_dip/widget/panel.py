@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from ..pipeline.snapshot import estimate_text
 from .plot import CurvePlot
 from .progress import BAR_MAX, bar_value, final_text, running_text
 
@@ -99,8 +100,8 @@ class RunPanel(QWidget):
         tip = last.stop_reason
         if last.estimated_psnr is not None:
             tip += (
-                f"\n≈ {last.estimated_psnr:.1f} dB: the PSNR the stop rule estimates, without "
-                "ground truth"
+                f"\n{estimate_text(last)}: the PSNR the stop rule estimates, without "
+                "ground truth (in brackets: the range its own sampling error allows)"
             )
         if last.fusion_weight is not None:
             tip += (

@@ -19,6 +19,8 @@ from qtpy.QtCore import QPointF, QRectF, Qt
 from qtpy.QtGui import QColor, QFont, QPainter, QPen, QPolygonF
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
+from ..pipeline.snapshot import estimate_text
+
 if TYPE_CHECKING:
     from ..pipeline.snapshot import Snapshot
 
@@ -81,6 +83,7 @@ class CurvePlot(QWidget):
         self.best_step: int | None = None
         self.stop_step: int | None = None
         self.estimated_psnr: float | None = None
+        self.estimate_text = ""  # the estimated PSNR with its range, as drawn
         self.update()
 
     def add(self, snap: Snapshot) -> None:
@@ -93,6 +96,7 @@ class CurvePlot(QWidget):
         self.best_step = snap.best_step
         if snap.estimated_psnr is not None and math.isfinite(snap.estimated_psnr):
             self.estimated_psnr = snap.estimated_psnr
+            self.estimate_text = estimate_text(snap)
         if snap.stop_reason is not None:
             self.stop_step = snap.step
         self.update()
@@ -165,7 +169,7 @@ class CurvePlot(QWidget):
             painter.setPen(QPen(self.TEXT, 1))
             inner = area.adjusted(0, 2, -4, 0)
             flags = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop
-            painter.drawText(inner, flags, f"≈ {self.estimated_psnr:.1f} dB est.")
+            painter.drawText(inner, flags, self.estimate_text)
         if not self.loss and not self.scores:
             painter.setPen(QPen(self.TEXT, 1))
             painter.drawText(area, Qt.AlignmentFlag.AlignCenter, self.EMPTY)

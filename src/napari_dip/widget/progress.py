@@ -4,8 +4,8 @@ Pure text from a :class:`~napari_dip.pipeline.snapshot.Snapshot` (no Qt), e.g.
 ``tile 3/4 · step 420 · about 25 s left`` during a run and
 ``done at step 1130 · result from step 1100 · 2 min 05 s`` after it; a run whose stop rule
 estimates its PSNR without ground truth (``sure``, ``validation``) adds ``≈ 28.4 dB est.``
-once it is known. The bar's value is ``snapshot.progress`` on a fixed scale of
-:data:`BAR_MAX`.
+and the range its sampling error allows, ``(27.9–29.0)``, once it is known. The bar's value
+is ``snapshot.progress`` on a fixed scale of :data:`BAR_MAX`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from ..pipeline.snapshot import progress_text
+from ..pipeline.snapshot import estimate_text, progress_text
 
 if TYPE_CHECKING:
     from ..pipeline.snapshot import Snapshot
@@ -61,11 +61,9 @@ def noun(axes: str | None, mode: str | None) -> str:
 
 
 def psnr_text(snap: Snapshot) -> str:
-    """`` · ≈ 28.4 dB est.`` when the run estimates its PSNR, else nothing."""
-    value = snap.estimated_psnr
-    if value is None or not math.isfinite(value):
-        return ""
-    return f" · ≈ {value:.1f} dB est."
+    """`` · ≈ 28.4 dB est. (27.9–29.0)`` when the run estimates its PSNR, else nothing."""
+    text = estimate_text(snap)
+    return f" · {text}" if text else ""
 
 
 def running_text(snap: Snapshot, part_noun: str = "slice") -> str:

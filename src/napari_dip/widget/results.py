@@ -109,6 +109,7 @@ class ResultLayer:
                 "score": snap.score,
                 "failures": list(snap.failures),
                 "estimated_psnr": snap.estimated_psnr,
+                "estimated_psnr_range": snap.estimated_psnr_range,
                 "fusion_weight": snap.fusion_weight,
             }
             | _camera(snap)

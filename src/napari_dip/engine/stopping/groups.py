@@ -67,6 +67,14 @@ class _Group(StopRule):
         return None
 
     @property
+    def estimated_mse_std(self) -> float | None:
+        """The spread of :attr:`estimated_mse`, from the member that makes it."""
+        for rule in self.rules:
+            if getattr(rule, "estimated_mse", None) is not None:
+                return getattr(rule, "estimated_mse_std", None)
+        return None
+
+    @property
     def share(self) -> float:
         """The held-out share of the first member that holds pixels out."""
         return next(r.share for r in self.rules if r.wants_validation)  # type: ignore[attr-defined]

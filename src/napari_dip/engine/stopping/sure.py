@@ -24,6 +24,7 @@ import torch
 from ..operators import Identity
 from .base import _MinimumTracker
 from .discrepancy import noise_level
+from .spread import risk_std
 
 __all__ = ["Sure"]
 
@@ -65,7 +66,9 @@ class Sure(_MinimumTracker):
         self._y: torch.Tensor | None = None
         self._probe: torch.Tensor | None = None  # δ / scale = s ⊙ b
         self._variance = 0.0
+        self._variance_sq = 0.0  # mean(v²), for the estimate's own spread
         self._divergence: torch.Tensor | None = None  # at the best step
+        self._probe_sq: torch.Tensor | None = None  # mean(d²) there, d = the pair's J s⊙b
 
     def describe(self) -> str:
         return (
@@ -86,8 +89,10 @@ class Sure(_MinimumTracker):
         if variance is None:
             sigma = float(noise_level(self._y[None]))
             self._variance = sigma**2 if math.isfinite(sigma) else 0.0
+            self._variance_sq = self._variance**2
         else:
             self._variance = float(variance.mean())
+            self._variance_sq = float((variance.expand_as(self._y) ** 2).mean())
 
     def _observe(self, step, estimate, keep):  # type: ignore[override]
         if not self.active or self._members is None:
@@ -95,11 +100,13 @@ class Sure(_MinimumTracker):
         assert self._y is not None and self._probe is not None
         plus, minus = self._members[0], self._members[1]
         residual = torch.mean((self._y - keep) ** 2)
-        divergence = torch.mean(self._probe * (plus - minus)) / (2 * self.scale)
+        follows = (plus - minus) / (2 * self.scale)  # J s⊙b: how the result follows the probe
+        divergence = torch.mean(self._probe * follows)
         score = residual - self._variance + 2 * divergence
         better = self._track(step, score, keep)
         if better is not None:
             self._divergence = self._at_best(self._divergence, divergence, better)
+            self._probe_sq = self._at_best(self._probe_sq, torch.mean(follows**2), better)
         return score
 
     @property
@@ -119,6 +126,19 @@ class Sure(_MinimumTracker):
         when it is under 1 % of the noise variance (SURE's own error is larger there, e.g.
         on tiny images whose noise level is poorly known)."""
         return None if self._min is None else self.trusted(float(self._min))
+
+    def spread(self, mse: float) -> float | None:
+        """How far SURE may lie from the true error when it says ``mse``: the standard
+        deviation of :func:`~.spread.risk_std` over this run's pixels."""
+        samples = 0 if self._y is None else self._y.numel()
+        probe_sq = 0.0 if self._probe_sq is None else float(self._probe_sq)
+        return risk_std(self._variance, self._variance_sq, mse, samples, probe_sq)
+
+    @property
+    def estimated_mse_std(self) -> float | None:
+        """The spread (:meth:`spread`) of :attr:`estimated_mse`; None without it."""
+        mse = self.estimated_mse
+        return None if mse is None else self.spread(mse)
 
     def trusted(self, mse: float) -> float | None:
         """``mse`` (a SURE value of this run's noise) if it is large enough to trust: over

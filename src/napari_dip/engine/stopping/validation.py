@@ -19,6 +19,7 @@ import torch
 from ..operators import Identity
 from .base import _MinimumTracker
 from .discrepancy import noise_level
+from .spread import risk_std
 
 __all__ = ["SelfValidation"]
 
@@ -82,6 +83,7 @@ class SelfValidation(_MinimumTracker):
         held = getattr(problem, "holdout", None)
         self.active = held is not None
         self._floor = None
+        self._floor_sq, self._held = 0.0, 0  # mean(v²) over the held-out pixels, their number
         if not self.active or not isinstance(getattr(problem, "operator", None), Identity):
             return
         y = problem.y  # type: ignore[attr-defined]
@@ -89,9 +91,14 @@ class SelfValidation(_MinimumTracker):
         if variance is None:  # Gaussian: the level the image shows
             sigma = float(noise_level(y))
             self._floor = sigma**2 if math.isfinite(sigma) else None
+            self._floor_sq = sigma**4 if math.isfinite(sigma) else 0.0
+            self._held = int(held.expand_as(y).sum())
         else:
             mask = held.expand_as(y)
-            self._floor = float((variance * mask).sum() / mask.sum().clamp(min=1))
+            count = mask.sum().clamp(min=1)
+            self._floor = float((variance * mask).sum() / count)
+            self._floor_sq = float((variance**2 * mask).sum() / count)
+            self._held = int(mask.sum())
 
     def _observe(self, step, estimate, keep):  # type: ignore[override]
         if not self.active or self._validation is None:
@@ -112,6 +119,15 @@ class SelfValidation(_MinimumTracker):
         if self._floor is None or self._squared is None:
             return None
         return float(self._squared) - self._floor
+
+    @property
+    def estimated_mse_std(self) -> float | None:
+        """How far :attr:`estimated_mse` may lie from the true error: the standard deviation
+        of :func:`~.spread.risk_std` over the held-out pixels only."""
+        mse = self.estimated_mse
+        if mse is None or self._floor is None:
+            return None
+        return risk_std(self._floor, self._floor_sq, mse, self._held)
 
     def _decide(self, step: int) -> str | None:
         reason = super()._decide(step)
