@@ -38,7 +38,8 @@ class JobState:
         self.spreads: dict[int, Mosaic | np.ndarray] = {}  # members' variance, per part
         self.finished_spread: list[np.ndarray | None] = [None] * len(plan.parts)
         self.errors_sq: list[float] = []  # estimated mean squared errors, caller units²
-        self.errors_var: list[float] = []  # their own variances (nan: not known), units⁴
+        # their own standard deviations (nan: not known), caller units², per part and tile
+        self.errors_std: dict[tuple[int, int | None], list[float]] = {}
         self.unestimated = 0  # finished pieces with no estimate (withheld, or none made)
         self.fusion_weights: list[float] = []  # the network's share in each fused piece
         self.peak = 0.0  # the intensity range a PSNR is taken against
@@ -126,7 +127,8 @@ class JobState:
             scale = (layout.hi - layout.lo) ** 2
             self.errors_sq.append(snap.estimated_mse * scale)
             std = snap.estimated_mse_std
-            self.errors_var.append(math.nan if std is None else (std * scale) ** 2)
+            where = self.errors_std.setdefault((part, piece.tile), [])
+            where.append(math.nan if std is None else std * scale)
         else:
             self.unestimated += 1
         if snap.fusion_weight is not None:
@@ -332,12 +334,16 @@ class JobState:
 
     def _estimated_range(self) -> tuple[float, float] | None:
         """The PSNRs at the estimated error ± ``RANGE_STDS`` of its own standard deviations
-        (independent pieces: the mean's variance is the sum over k²); ``inf`` above where the
-        error could be 0; None without an estimate or a known spread."""
-        if self._estimated_psnr() is None or not all(map(math.isfinite, self.errors_var)):
+        (tiles and slices see independent noise, so their spreads add in quadrature; ensemble
+        members of one piece see the same noise, so theirs are averaged); ``inf`` above where
+        the error could be 0; None without an estimate or a known spread."""
+        if self._estimated_psnr() is None:
+            return None
+        spreads = [float(np.mean(stds)) for stds in self.errors_std.values()]
+        if not all(map(math.isfinite, spreads)):
             return None
         error = float(np.mean(self.errors_sq))
-        std = math.sqrt(sum(self.errors_var)) / len(self.errors_var)
+        std = math.sqrt(sum(s * s for s in spreads)) / len(spreads)
         low, high = error - RANGE_STDS * std, error + RANGE_STDS * std
         top = 10 * math.log10(self.peak**2 / low) if low > 0 else math.inf
         return 10 * math.log10(self.peak**2 / high), top
