@@ -33,6 +33,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sure-sigma": {"stop": "sure", "sigma": "given"},  # an oracle: told the true σ
     "paper": {"preset": "paper"},
     "cold": {"warm_start": False},  # stacks: every slice from scratch
+    "whole": {"tile": None},  # no tiles: inpainting as before its light tiles
 }
 TASKS = ("denoise", "photon", "inpaint", "super_resolve", "deconvolve")
 
@@ -116,7 +117,7 @@ def _ours(task: str, observed: np.ndarray, extra: dict, options: dict, device: s
     if observed.ndim == 3 and task != "photon":
         kwargs["channel_axis"] = -1
     if task == "photon":
-        kwargs |= {"axes": "ZYX", "noise": "poisson-gaussian"}
+        kwargs |= {"axes": "ZYX"}  # noise="auto" picks Poisson–Gaussian on every stack here
     elif task == "inpaint":
         kwargs |= {"task": "inpaint", "mask": extra["mask"]}
     elif task == "super_resolve":
@@ -213,9 +214,11 @@ def run(args: argparse.Namespace) -> dict:
     return measure.record(
         name=f"quality_{args.task}_{args.split}"
         + ("" if shape == default_shape else f"_{shape}")
+        + ("_colour" if getattr(args, "colour", False) else "")
         + ("_unclipped" if getattr(args, "unclipped", False) else "")
         + (f"_{args.tag}" if args.tag else ""),
-        title=f"Quality: {args.task} ({args.split} images, {args.size}²)",
+        title=f"Quality: {args.task} ({args.split} images, {args.size}²"
+        + (", colour)" if getattr(args, "colour", False) else ")"),
         rows=rows,
         notes=[
             "Oracle methods are told what a user would not know (the 'oracle' column).",

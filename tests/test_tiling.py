@@ -305,7 +305,9 @@ def test_auto_tiles_follow_the_preset_cost(shape, preset, factor, denoise, side)
     from napari_dip.pipeline.request import make_request
 
     image = np.zeros(shape, np.uint8)
-    task = {"task": "denoise"} if denoise else {"task": "inpaint", "mask": np.eye(*shape)}
+    block = np.zeros(shape, bool)
+    block[:32, :32] = True  # a wide hole: inpainting keeps the full network's tiles
+    task = {"task": "denoise"} if denoise else {"task": "inpaint", "mask": block}
     if factor > 1:
         task = {"task": "super_resolve", "factor": factor}
     tiles = make_plan(make_request(image, preset=preset, device="cpu", **task)).tiles
@@ -317,7 +319,7 @@ def test_auto_tiles_follow_the_preset_cost(shape, preset, factor, denoise, side)
 def test_a_512_denoise_is_tiled_and_the_others_are_not(monkeypatch):
     """restore_steps passes the task on: a 512² denoise runs in 144-px tiles (4 × 4 with at
     least 18 px of overlap, spread evenly) with the 3-scale, zero-padded tile network, an
-    inpainting of the same image whole with all 5 scales and reflection."""
+    inpainting of the same image with a 16-px hole whole with all 5 scales and reflection."""
     from napari_dip import engine
 
     built: list[tuple[int, str]] = []  # the scales and padding of every network a fit builds
@@ -334,7 +336,7 @@ def test_a_512_denoise_is_tiled_and_the_others_are_not(monkeypatch):
     assert snap.tiles == 16
     assert built == [(3, "zeros")]
     mask = np.zeros_like(image)
-    mask[100:110, 100:110] = 1
+    mask[100:116, 100:116] = 1  # 8 px from the nearest known pixel: too wide for the tiles
     snap = next(restore_steps(image, task="inpaint", mask=mask, steps=1, device="cpu"))
     assert snap.tiles == 1
     assert built == [(3, "zeros"), (5, "reflect")]
@@ -485,13 +487,43 @@ def test_small_denoising_tiles_drop_the_coarsest_scales(preset, task, tile, scal
     from napari_dip.pipeline.plan import tile_preset
 
     chosen = get_preset(preset)
-    net = tile_preset(chosen, plan_tiles((600, 600), tile, tile // 8), task).network
+    net = tile_preset(chosen, plan_tiles((600, 600), tile, tile // 8), task == "denoise").network
     assert net.scales == scales
     # light denoising tiles pad with zeros (cheaper); the rest keep the paper's reflection
     assert net.padding == ("zeros" if task == "denoise" and preset != "paper" else "reflect")
     assert net.down == chosen.network.down[:scales] and net.skip == chosen.network.skip[:scales]
     if chosen.network.upsample_sigma:  # listed coarsest first: the finest scales' σ stay
         assert net.upsample_sigma == chosen.network.upsample_sigma[-scales:]
+
+
+@pytest.mark.parametrize(
+    ("kind", "light"),
+    [("random", True), ("dense", True), ("blocks", False), ("stack", False)],
+)
+def test_inpainting_gets_the_light_tiles_only_while_its_holes_are_small(kind, light):
+    from scipy import ndimage
+
+    from napari_dip.pipeline.plan import LIGHT_HOLE_REACH, hole_reach, make_plan
+    from napari_dip.pipeline.request import make_request
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (288, 288)).astype(np.uint8)
+    mask = rng.random(image.shape) < {"dense": 0.8}.get(kind, 0.5)
+    if kind == "blocks":  # 50 % random plus one 16-px block: the block decides
+        mask[100:116, 100:116] = True
+    axes = None
+    if kind == "stack":  # a mask of the stack's shape is not measured: the full network
+        image, mask, axes = np.stack([image, image]), np.stack([mask, mask]), "ZYX"
+    request = make_request(image, task="inpaint", mask=mask, axes=axes, device="cpu")
+    if kind != "stack":
+        assert hole_reach(request) == pytest.approx(ndimage.distance_transform_edt(mask).max())
+    assert (hole_reach(request) <= LIGHT_HOLE_REACH) is light
+    plan = make_plan(request)
+    if light:  # 288² > two 144-px tiles' worth: cut, and fitted with the 3-scale network
+        assert plan.tiles is not None and plan.tiles.tile == 144
+        assert plan.preset.network.scales == 3
+    else:  # whole (at most four 512-px tiles' worth), with the preset's full network
+        assert plan.tiles is None and plan.preset.network.scales == 5
 
 
 def test_a_512_denoise_estimate_times_the_tiles_network_side_by_side(monkeypatch):

@@ -19,7 +19,7 @@ from ._arrays import pad_reflect
 
 __all__ = ["TimeEstimate", "describe", "estimate_time"]
 
-# A denoising tile's lighter network (restore.tile_preset) stops sooner than its side alone
+# A denoising tile's lighter network (pipeline.plan.tile_preset) stops sooner than its side alone
 # says (1000 × 144 / 256 = 562 steps for fast): 270–410 steps per 144-px tile on average,
 # measured on camera and astronaut at 256² and 512², σ = 25 (benchmarks/tile_size.py).
 TILE_NETWORK_STEPS = 0.7

@@ -229,7 +229,7 @@ def _conv(
 ) -> nn.Module:
     # Reflection padding as in the paper: no dark frame creeping in from zero padding. Zeros
     # are cheaper (no padded copy of every activation, forward and back: a 144² fast step
-    # 15 % faster here) and nearly as good in small denoising tiles (restore.tile_preset).
+    # 15 % faster here) and nearly as good in small denoising tiles (pipeline.plan.tile_preset).
     conv = nn.Conv3d if dims == 3 else nn.Conv2d
     return conv(c_in, c_out, k, stride, padding=(k - 1) // 2, padding_mode=padding, bias=bias)
 

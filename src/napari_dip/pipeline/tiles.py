@@ -4,8 +4,9 @@ numpy only. A DIP network's activations grow with the pixel count, so a big imag
 overlapping tiles, one fit each, blended with a separable raised-cosine window whose outer
 quarter of every overlap weighs nothing (there a tile's network saw the least context). All
 tiles of an image share one intensity mapping and one seed, so tiles agree in brightness and a
-tile's result depends on its content only. Denoising with a light network on a CPU tiles
-sooner, for speed: a fit's steps grow with the side of what it fits (benchmarks/, "tiles").
+tile's result depends on its content only. Denoising (and inpainting small holes) with a
+light network on a CPU tiles sooner, for speed: a fit's steps grow with the side of what it
+fits (benchmarks/, "tiles").
 """
 
 from __future__ import annotations
@@ -63,15 +64,16 @@ def is_lazy(array: object) -> bool:
 
 
 def default_tile(
-    full_res_channels: int, device_type: str, factor: int = 1, denoise: bool = False
+    full_res_channels: int, device_type: str, factor: int = 1, light: bool = False
 ) -> tuple[int, int]:
     """The default tile side and overlap, in input pixels.
 
     Light presets get 512-pixel tiles on a CPU, heavy ones (``paper``) 256, a CUDA GPU twice
     that; super-resolution divides the side by the factor (at least 32). The overlap is 1/8 of
-    the side. Denoising with a light preset on a CPU uses ``DENOISE_TILE`` instead, for speed.
+    the side. Denoising (``light``: or inpainting small holes, ``plan.light_tiles``) with a
+    light preset on a CPU uses ``DENOISE_TILE`` instead, for speed.
     """
-    if denoise and device_type == "cpu" and full_res_channels < HEAVY_CHANNELS:
+    if light and device_type == "cpu" and full_res_channels < HEAVY_CHANNELS:
         return DENOISE_TILE, DENOISE_TILE // 8
     side = HEAVY_TILE if full_res_channels >= HEAVY_CHANNELS else LIGHT_TILE
     if device_type == "cuda":
@@ -81,14 +83,14 @@ def default_tile(
 
 
 def untiled_limit(
-    full_res_channels: int, factor: int = 1, device_type: str = "cpu", denoise: bool = False
+    full_res_channels: int, factor: int = 1, device_type: str = "cpu", light: bool = False
 ) -> int:
     """The most input pixels ``tile="auto"`` restores whole: ``AUTO_TILE_AREA`` CPU tiles
     (1024² for light presets, 512² for heavy ones) whatever the device, or
-    ``DENOISE_TILE_AREA`` denoising tiles when a light preset denoises on a CPU."""
+    ``DENOISE_TILE_AREA`` denoising tiles when a light preset denoises (``light``) on a CPU."""
     cpu = device_type == "cpu"
-    side, _ = default_tile(full_res_channels, "cpu", factor, denoise and cpu)
-    small = denoise and cpu and full_res_channels < HEAVY_CHANNELS
+    side, _ = default_tile(full_res_channels, "cpu", factor, light and cpu)
+    small = light and cpu and full_res_channels < HEAVY_CHANNELS
     return (DENOISE_TILE_AREA if small else AUTO_TILE_AREA) * side * side
 
 
