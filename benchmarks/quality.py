@@ -34,6 +34,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "paper": {"preset": "paper"},
     "cold": {"warm_start": False},  # stacks: every slice from scratch
     "whole": {"tile": None},  # no tiles: inpainting as before its light tiles
+    "biharmonic": {"fuse": "biharmonic"},  # inpainting blended with the biharmonic fill
+    "unfused": {"fuse": "none"},  # inpainting: the network's fill alone (before fuse="auto")
 }
 TASKS = ("denoise", "photon", "inpaint", "super_resolve", "deconvolve")
 

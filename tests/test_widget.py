@@ -15,6 +15,7 @@ import pytest
 from qtpy.QtGui import QImage
 from skimage.metrics import peak_signal_noise_ratio as psnr
 
+import napari_dip
 from conftest import dock
 from napari_dip import samples
 from test_widget_support import TIMEOUT_MS, assert_idle, configure, run_and_wait
@@ -121,6 +122,30 @@ def test_inpaint_fills_the_holes_close_to_the_truth(make_napari_viewer_proxy, qt
     assert error_filled < 0.4 * error_zeros
     assert error_filled < 15  # close to the truth, in 0-255 units
     np.testing.assert_array_equal(layer.data, broken)
+    assert_idle(widget)
+
+
+def test_inpaint_blends_in_the_biharmonic_fill_by_default_and_says_its_weight(
+    make_napari_viewer_proxy, qtbot
+):
+    viewer = make_napari_viewer_proxy()
+    broken, mask, _ = samples.damaged(fraction=0.5, size=48, seed=0)
+    viewer.add_image(broken, name="scan")
+    viewer.add_labels(mask.astype(np.int32), name="holes")
+    widget = dock(viewer, "Inpaint")
+    configure(widget, steps=40, update_every=20)  # the default stop holds pixels out
+    (out,), _ = run_and_wait(qtbot, widget)
+    weight = out.metadata["fusion_weight"]
+    assert out.metadata["fuse"] == "biharmonic" and 0 <= weight <= 1
+    assert f"network's weight {weight:.2f}" in widget.progress.toolTip()
+    run = {"steps": 40, "update_every": 20, "device": "cpu"}
+    np.testing.assert_array_equal(out.data, napari_dip.inpaint(broken, mask, **run))
+    configure(widget, fuse="none")
+    (plain,), _ = run_and_wait(qtbot, widget)
+    assert plain.metadata["fuse"] == "none" and plain.metadata["fusion_weight"] is None
+    np.testing.assert_array_equal(plain.data, napari_dip.inpaint(broken, mask, fuse="none", **run))
+    configure(widget, stop="wmv")  # a stop that holds nothing out: nothing to weigh by
+    assert not widget.form.fuse.enabled and "fuse" not in widget.form.run_options()
     assert_idle(widget)
 
 

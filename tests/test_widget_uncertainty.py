@@ -203,6 +203,10 @@ def test_fusion_is_offered_with_the_sure_stop_and_its_weight_is_shown(
         noisy, stop="sure", steps=10, fuse="nlmeans", device="cpu", tile=None, update_every=5
     )
     np.testing.assert_array_equal(out.data, expected)
-    for name in ("Inpaint", "Super-resolve"):  # denoising only
-        assert not dock(viewer, name).form.fuse.visible
+    for name, offered in (("Super-resolve", False), ("Inpaint", True)):
+        other = dock(viewer, name).form  # (shown once its Advanced box is)
+        assert other.fuse.native.isVisibleTo(other.advanced_box.native) == offered, name
+    inpaint = other.fuse  # the biharmonic fill, on with its stop
+    assert inpaint.enabled and inpaint.value == "auto"
+    assert list(inpaint.choices) == ["auto", "none", "biharmonic"]
     assert_idle(widget)

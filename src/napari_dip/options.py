@@ -98,6 +98,12 @@ PRECISIONS = (
     Choice("float16", "float16 (CUDA only)", "CUDA GPUs only"),
 )
 FUSIONS = (
+    Choice(
+        "auto",
+        "auto",
+        "inpainting with the self-validation stop and no uncertainty map: biharmonic; "
+        "otherwise none",
+    ),
     Choice("none", "none", "the network's estimate alone"),
     Choice(
         "nlmeans",
@@ -110,6 +116,12 @@ FUSIONS = (
         "blend in BM3D (after the generalised Anscombe transform for photon counts), weighted "
         "by SURE; needs the bm3d package, whose licence is not BSD: pip install "
         "'napari-dip[bm3d]'",
+    ),
+    Choice(
+        "biharmonic",
+        "biharmonic fill (scikit-image)",
+        "inpainting: blend in scikit-image's biharmonic fill, weighted where both predict the "
+        "known pixels the self-validation stop held out",
     ),
 )
 MODES = (
@@ -238,9 +250,12 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "fuse",
-            "denoising with stop='sure': blend the result with a classical denoiser's, "
-            "f = w·DIP + (1 − w)·classical, the weight w in [0, 1] where SURE is lowest (no "
-            "ground truth); 'none' keeps the network's estimate",
+            "blend the result with a classical method's, f = w·DIP + (1 − w)·classical, the "
+            "weight w in [0, 1] chosen without ground truth: denoising with stop='sure' where "
+            "SURE is lowest (NL-means, BM3D); inpainting where both best predict the known "
+            "pixels self-validation held out (biharmonic); 'none' keeps the network's estimate; "
+            "'auto' (default): biharmonic for inpainting with the self-validation stop and no "
+            "uncertainty map (its scale was calibrated on unfused fits), none otherwise",
             FUSIONS,
         ),
         Option(
@@ -298,7 +313,7 @@ class Options:
     ensemble: int = 1
     uncertainty: bool = False
     warm_start: bool = True
-    fuse: str = "none"
+    fuse: str = "auto"
 
     def replace(self, **changes: Any) -> Options:
         return make_options(**{**self.as_dict(), **changes})
@@ -376,7 +391,15 @@ def make_options(**values: Any) -> Options:
     if not isinstance(o.warm_start, bool):
         raise TypeError(f"warm_start must be True or False, got {o.warm_start!r}")
     check_choice("fusion", o.fuse, FUSIONS)
-    if o.fuse != "none" and not (stop == "sure" or getattr(stop, "wants_members", False)):
+    if o.fuse == "biharmonic":
+        if not (stop in ("auto", "validation") or getattr(stop, "wants_validation", False)):
+            raise ValueError(
+                "fuse='biharmonic' weighs the two fills on the known pixels self-validation "
+                f"holds out: it needs stop='validation' or 'auto' (got stop={stop!r})"
+            )
+    elif o.fuse not in ("auto", "none") and not (
+        stop == "sure" or getattr(stop, "wants_members", False)
+    ):
         raise ValueError(
             f"fuse={o.fuse!r} weighs the two estimates by SURE: it needs stop='sure' "
             f"(got stop={stop!r})"

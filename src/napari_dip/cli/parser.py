@@ -94,7 +94,7 @@ _CLI: dict[str, tuple[dict[str, Any], str]] = {
     "tile_overlap": ({"type": int, "metavar": "N"}, ""),
     "workers": ({"type": _workers, "default": "auto", "metavar": "N|auto"}, ""),
     "ensemble": ({"type": _positive_int, "default": 1, "metavar": "N"}, " (default 1)"),
-    "fuse": ({"choices": choice_names(FUSIONS), "default": "none"}, f" ({_choices(FUSIONS)})"),
+    "fuse": ({"choices": choice_names(FUSIONS), "default": "auto"}, f" ({_choices(FUSIONS)})"),
     "warm_start": ({"action": argparse.BooleanOptionalAction, "default": True}, ""),
     "uncertainty": (
         {"action": "store_true"},

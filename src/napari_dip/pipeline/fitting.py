@@ -19,7 +19,7 @@ import torch
 
 from .. import engine
 from .._arrays import pad_reflect
-from .fusion import Fusion, fuse_piece
+from .fusion import Fusion, fuse_filled, fuse_piece
 from .plan import Piece
 from .threads import use_threads
 
@@ -76,7 +76,7 @@ class PieceTask:
     psf: np.ndarray | None = None  # deconvolution: the PSF on the network's output grid
     start: WarmSlot | None = None  # warm start: where the part before hands its prior over
     hand_over: WarmSlot | None = None  # where this fit hands its prior to the next part
-    fuse: str = "none"  # a SURE fit: the classical denoiser its best estimate is blended with
+    fuse: str = "none"  # the classical method its best estimate is blended with at its end
 
 
 @dataclass(frozen=True, eq=False)
@@ -300,6 +300,9 @@ def _fit(task: PieceTask, should_stop: Callable[[], bool] | None) -> Iterator[Pi
     std = _noise_std(task) if task.rule.wants_members else None
     probe = None if std is None else _probe(task, std)
     problem, out_shape = _problem(task, probe)
+    held = None  # inpainting fused with the biharmonic fill: the pixels the fit holds out
+    if task.fuse == "biharmonic" and problem.holdout is not None and task.known is not None:
+        held = problem.holdout[0][(slice(None), *problem.region)].numpy() > 0
     # once per piece, and only for a rule that estimates its error
     clipped = hasattr(task.rule, "estimated_mse") and (
         clipped_share(task.unit, task.known, low=task.noise[0] == "gaussian") > CLIPPED_LIMIT
@@ -337,7 +340,10 @@ def _fit(task: PieceTask, should_stop: Callable[[], bool] | None) -> Iterator[Pi
         mse_std = None if mse is None else getattr(task.rule, "estimated_mse_std", None)
         weight = None
         ended = snap.stop_reason is not None and not (should_stop is not None and should_stop())
-        if ended and task.fuse != "none" and std is not None:
+        if ended and held is not None:
+            fusion = fuse_filled(task.unit, task.known, held, best)  # type: ignore[arg-type]
+            best, weight = fusion.estimate, fusion.weight
+        elif ended and task.fuse != "none" and std is not None:
             fusion = _fused(task, best, std)
             if fusion is not None:
                 best, weight = fusion.estimate, fusion.weight

@@ -12,6 +12,10 @@ divergence, Ramani, Blu & Unser 2008). So the weight, and the blend's estimated 
 ground truth. Photon counts go through the generalised Anscombe transform, the classical
 denoiser at unit noise, and the exact unbiased inverse (Mäkitalo & Foi 2013). Numpy in and
 out; the pieces are ``(C, h, w)`` or ``(C, D, h, w)`` float32 in the engine's range.
+
+Inpainting blends with scikit-image's biharmonic fill instead, its weight chosen where both
+estimates are predictions: on the known pixels the fit held out (self-validation), filled
+again by the biharmonic without them (:func:`fuse_filled`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Fusion", "classical_estimate", "fuse", "fuse_piece", "require", "stabilised"]
+__all__ = [
+    "Fusion",
+    "biharmonic_fill",
+    "classical_estimate",
+    "fuse",
+    "fuse_filled",
+    "fuse_piece",
+    "require",
+    "stabilised",
+]
 
 # The classical estimate's divergence probe, in noise standard deviations: small enough for a
 # derivative (SURE's bias grows with it for a non-linear denoiser: NL-means read ~0.3 dB
@@ -186,3 +199,62 @@ def fuse_piece(
         divergence_g,
         variance,
     )
+
+
+def biharmonic_fill(
+    unit: np.ndarray, known: np.ndarray, fallback: np.ndarray | None = None
+) -> np.ndarray:
+    """``unit`` (``(C, h, w)`` or ``(C, D, h, w)``) with its unknown pixels (``known`` false,
+    ``(1 or C, ...)``) filled by scikit-image's biharmonic inpainting, plane by plane (a
+    volume's 3-D fill took 11× as long as its planes' fills). A plane with no known pixel is
+    ``fallback``'s (else left as it is)."""
+    from skimage.restoration import inpaint_biharmonic
+
+    x = np.asarray(unit, np.float64)
+    known = np.broadcast_to(np.asarray(known, bool), x.shape)
+    out = x.copy()
+    for index in np.ndindex(x.shape[:-2]):
+        if known[index].all():
+            continue
+        if known[index].any():
+            out[index] = inpaint_biharmonic(x[index], ~known[index])
+        elif fallback is not None:
+            out[index] = fallback[index]
+    return out
+
+
+def fuse_filled(y: np.ndarray, known: np.ndarray, held: np.ndarray, h: np.ndarray) -> Fusion:
+    """An inpainting's estimate ``h``, fitted without the ``held`` pixels (part of ``known``,
+    both ``(1 or C, ...)``), blended with the biharmonic fill of ``y``:
+    ``f = w·h + (1 − w)·g``, ``w`` in [0, 1] the least squares on the held-out pixels, where
+    ``h`` and the biharmonic fill without them, ``g_held``, both predict what they did not
+    see. ``g`` is the fill from every known pixel (``h`` in a plane without one: a volume's
+    missing slice); ``mse`` the blend's mean squared error on the held-out pixels (noise
+    included). No held-out pixel: ``h`` as it is (``w`` 1).
+
+    Examples
+    --------
+    A smooth ramp with half its pixels missing: the biharmonic fill predicts it exactly, so a
+    noisy ``h`` gets no weight.
+
+    >>> import numpy as np
+    >>> y = np.tile(np.linspace(0, 1, 32), (32, 1))[None]
+    >>> known = (np.indices((32, 32)).sum(0) % 2 == 0)[None]
+    >>> held = known & (np.arange(32)[:, None] % 4 == 0)
+    >>> h = y + np.random.default_rng(0).normal(0, 0.1, y.shape)
+    >>> round(fuse_filled(y, known, held, h).weight, 2)
+    0.0
+    """
+    y64, h64 = np.asarray(y, np.float64), np.asarray(h, np.float64)
+    known = np.broadcast_to(np.asarray(known, bool), y64.shape)
+    held = np.broadcast_to(np.asarray(held, bool), y64.shape) & known
+    if not held.any():
+        return Fusion(np.asarray(h, np.float32), 1.0, float("nan"))
+    g_held = biharmonic_fill(y64, known & ~held, h64)[held]
+    step = h64[held] - g_held
+    residual = y64[held] - g_held
+    spread = float(np.mean(step * step))
+    w = 1.0 if spread == 0 else min(max(float(np.mean(residual * step)) / spread, 0.0), 1.0)
+    mse = float(np.mean((residual - w * step) ** 2))
+    g = biharmonic_fill(y64, known, h64)
+    return Fusion((g + w * (h64 - g)).astype(np.float32), w, mse)

@@ -19,7 +19,7 @@ from .._axes import StackLayout, stack_layout
 from ..options import TASKS, Options, check_choice, make_options
 from .tiles import is_lazy
 
-__all__ = ["Request", "check_factor", "make_request"]
+__all__ = ["Request", "auto_fusion", "check_factor", "make_request"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +44,14 @@ class Request:
     @property
     def lazy(self) -> bool:
         return is_lazy(self.image)
+
+
+def auto_fusion(task: str, stop: Any, uncertainty: bool = False) -> str:
+    """What ``fuse="auto"`` means: the biharmonic fill for an inpainting whose ``stop`` holds
+    known pixels out (it lifted all three tuning images, docs/tasks/inpaint.md), else
+    nothing. Not with ``uncertainty``: the map's scale was calibrated on unfused members."""
+    holds_out = stop in ("auto", "validation") or getattr(stop, "wants_validation", False)
+    return "biharmonic" if task == "inpaint" and holds_out and not uncertainty else "none"
 
 
 def check_factor(factor: object) -> int:
@@ -109,7 +117,11 @@ def make_request(
             "stop='sure' estimates the error of a denoised image: it needs task='denoise'; "
             "use 'validation' or 'auto'"
         )
-    if opts.fuse != "none":
+    if opts.fuse == "auto":
+        opts = opts.replace(fuse=auto_fusion(task, opts.stop, opts.uncertainty))
+    if opts.fuse == "biharmonic" and task != "inpaint":
+        raise ValueError("fuse='biharmonic' fills missing pixels: it needs task='inpaint'")
+    if opts.fuse not in ("none", "biharmonic"):
         if task != "denoise":
             raise ValueError(
                 f"fuse={opts.fuse!r} blends two denoised images: it needs task='denoise'"

@@ -59,7 +59,8 @@ class Snapshot:
     :mod:`napari_dip.engine.stopping.spread`; ``inf`` above where the error could be 0): wide
     on small or clean images, and blind to a noise level read wrongly from the image (give
     ``sigma``). ``fusion_weight`` is the network's share in a result fused
-    with a classical denoiser's (option ``fuse``), averaged over the pieces fused so far.
+    with a classical estimate (option ``fuse``: a denoiser's, or the biharmonic fill when
+    inpainting), averaged over the pieces fused so far.
 
     ``estimate``, ``average`` and ``best`` are the current part — the image, or the slice,
     frame or volume that reported, at ``index`` in the stack — as float32: the network's

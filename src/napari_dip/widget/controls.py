@@ -67,8 +67,9 @@ WHEN = {
     "time-lapse, unrelated images stacked), or to restore each exactly as on its own",
     "ensemble": "2–8 for a cleaner result and a spread to judge it by; each member is a whole "
     "fit, so the run takes that many times longer",
-    "fuse": "with the SURE stop, for the last fraction of a dB on plain noisy images; BM3D "
-    "shows only when the bm3d package is installed",
+    "fuse": "denoising with the SURE stop, for the last fraction of a dB on plain noisy "
+    "images (BM3D shows only when the bm3d package is installed); inpainting: none to see "
+    "the network's fill alone",
     "uncertainty": "to see where the result is unsure (edges, fine texture, low signal): a "
     "second layer, 'NAME [… σ]', shows the members' standard deviation when the run ends",
 }
@@ -125,14 +126,24 @@ def option(name: str, kind: type, **kwargs: Any) -> MagicWidget:
     return kind(label=label_of(name), tooltip=tooltip_of(name), **kwargs)
 
 
-def fuse_control() -> ComboBox:
-    """*Fuse with a classical denoiser*: the choices whose package is installed."""
+def fuse_control(task: str = "denoise") -> ComboBox:
+    """*Fuse with a classical denoiser* (denoising: the choices whose package is installed)
+    or *fuse with the biharmonic fill* (inpainting: auto, which fuses unless an uncertainty
+    map is asked for)."""
     import importlib.util
 
     from ..options import FUSIONS
 
-    found = [c for c in FUSIONS if c.name != "bm3d" or importlib.util.find_spec("bm3d")]
-    return combo(label_of("fuse"), tuple(found), "none", tooltip_of("fuse", FUSIONS))
+    if task == "inpaint":
+        fills = tuple(c for c in FUSIONS if c.name in ("auto", "none", "biharmonic"))
+        tip = tooltip_of("fuse", fills)
+        return combo("fuse with the biharmonic fill", fills, "auto", tip)
+    found = tuple(
+        c
+        for c in FUSIONS
+        if c.name in ("none", "nlmeans") or (c.name == "bm3d" and importlib.util.find_spec("bm3d"))
+    )
+    return combo(label_of("fuse"), found, "none", tooltip_of("fuse", found))
 
 
 def camera_controls() -> tuple[CheckBox, MagicWidget, MagicWidget, MagicWidget]:

@@ -115,8 +115,8 @@ class Form:
         self.sigma = option("sigma", FloatSpinBox, value=0.0, min=0.0, max=1e9, step=0.1)
         self.estimate_camera, self.gain, self.offset, self.read_noise = camera_controls()
         self.uncertainty, self.ensemble = ensemble_controls()
-        self.fuse = fuse_control()
-        self.fuse.visible = task == "denoise"
+        self.fuse = fuse_control(task)
+        self.fuse.visible = task in ("denoise", "inpaint")
         self.keep_history = CheckBox(text="keep every update as a stack layer")
         self.keep_history.tooltip = (
             "after the run, add a hidden layer with one plane per update, to scrub through "
@@ -228,8 +228,10 @@ class Form:
         self.read_noise.enabled = given and self.noise.value == "poisson-gaussian"
 
     def _fuse_enabled(self, *_: Any) -> None:
-        """Fusion weighs by SURE: it needs the SURE stop (and keeps its choice while off)."""
-        self.fuse.enabled = self.stop.value == "sure"
+        """Fusion weighs by SURE (denoising) or by the pixels self-validation holds out
+        (inpainting): it needs that stop (and keeps its choice while off)."""
+        needs = ("sure",) if self.task == "denoise" else ("auto", "validation")
+        self.fuse.enabled = self.stop.value in needs
 
     def _image_changed(self, layer: Any) -> None:
         self.show_stack(layer)
@@ -287,7 +289,7 @@ class Form:
             "uncertainty": bool(self.uncertainty.value),
             "warm_start": bool(self.warm_start.value),
         }
-        if self.task == "denoise" and self.stop.value == "sure":
+        if self.task in ("denoise", "inpaint") and self.fuse.enabled:
             options["fuse"] = self.fuse.value
         if self.noise.value == "gaussian" and float(self.sigma.value) > 0:
             options["sigma"] = float(self.sigma.value)

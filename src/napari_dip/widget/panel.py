@@ -105,8 +105,9 @@ class RunPanel(QWidget):
             )
         if last.fusion_weight is not None:
             tip += (
-                f"\nfused with the classical denoiser's estimate: the network's weight "
-                f"{last.fusion_weight:.2f}, chosen by SURE"
+                f"\nblended with a classical estimate: the network's weight "
+                f"{last.fusion_weight:.2f}, chosen without ground truth (by SURE when "
+                "denoising, on the held-out known pixels when inpainting)"
             )
         self.progress.setToolTip(tip)
         self.progress.setValue(bar_value(last))
