@@ -251,10 +251,8 @@ def fuse_filled(y: np.ndarray, known: np.ndarray, held: np.ndarray, h: np.ndarra
     if not held.any():
         return Fusion(np.asarray(h, np.float32), 1.0, float("nan"))
     g_held = biharmonic_fill(y64, known & ~held, h64)[held]
-    step = h64[held] - g_held
-    residual = y64[held] - g_held
-    spread = float(np.mean(step * step))
-    w = 1.0 if spread == 0 else min(max(float(np.mean(residual * step)) / spread, 0.0), 1.0)
-    mse = float(np.mean((residual - w * step) ** 2))
+    # the held-out pixels' blend: :func:`fuse` with no divergence (neither estimate saw them)
+    on_held = fuse(y64[held], h64[held], g_held, 0.0, 0.0, 0.0)
     g = biharmonic_fill(y64, known, h64)
-    return Fusion((g + w * (h64 - g)).astype(np.float32), w, mse)
+    w = on_held.weight
+    return Fusion((g + w * (h64 - g)).astype(np.float32), w, on_held.mse)
