@@ -25,7 +25,6 @@ __all__ = [
     "Options",
     "check_choice",
     "choice_names",
-    "holds_pixels_out",
     "make_options",
 ]
 
@@ -327,12 +326,6 @@ OPTION_NAMES = tuple(f.name for f in fields(Options))
 UNCERTAINTY_MEMBERS = 4  # ensemble members when uncertainty is asked for and no ensemble given
 
 
-def holds_pixels_out(stop: Any) -> bool:
-    """Whether an inpainting stopped by ``stop`` holds known pixels out of its fit (what
-    ``fuse="biharmonic"`` weighs by): self-validation, which ``"auto"`` is for inpainting."""
-    return stop in ("auto", "validation") or getattr(stop, "wants_validation", False)
-
-
 def make_options(**values: Any) -> Options:
     """Check run options (cheap: nothing is read or fitted) and freeze them.
 
@@ -399,7 +392,7 @@ def make_options(**values: Any) -> Options:
         raise TypeError(f"warm_start must be True or False, got {o.warm_start!r}")
     check_choice("fusion", o.fuse, FUSIONS)
     if o.fuse == "biharmonic":
-        if not holds_pixels_out(stop):
+        if not (stop in ("auto", "validation") or getattr(stop, "wants_validation", False)):
             raise ValueError(
                 "fuse='biharmonic' weighs the two fills on the known pixels self-validation "
                 f"holds out: it needs stop='validation' or 'auto' (got stop={stop!r})"

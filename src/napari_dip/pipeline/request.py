@@ -16,7 +16,7 @@ import numpy as np
 
 from .._arrays import _channel_axis, check_mask_values, prepare_mask
 from .._axes import StackLayout, stack_layout
-from ..options import TASKS, Options, check_choice, holds_pixels_out, make_options
+from ..options import TASKS, Options, check_choice, make_options
 from .tiles import is_lazy
 
 __all__ = ["Request", "auto_fusion", "check_factor", "make_request"]
@@ -50,8 +50,8 @@ def auto_fusion(task: str, stop: Any, uncertainty: bool = False) -> str:
     """What ``fuse="auto"`` means: the biharmonic fill for an inpainting whose ``stop`` holds
     known pixels out (it lifted all three tuning images, docs/tasks/inpaint.md), else
     nothing. Not with ``uncertainty``: the map's scale was calibrated on unfused members."""
-    fused = task == "inpaint" and holds_pixels_out(stop) and not uncertainty
-    return "biharmonic" if fused else "none"
+    holds_out = stop in ("auto", "validation") or getattr(stop, "wants_validation", False)
+    return "biharmonic" if task == "inpaint" and holds_out and not uncertainty else "none"
 
 
 def check_factor(factor: object) -> int:

@@ -19,7 +19,7 @@ from magicgui.widgets import Widget as MagicWidget
 from napari.layers import Image
 from superqt import QCollapsible
 
-from ..options import MODES, NOISES, PRECISIONS, STOPS, Choice, holds_pixels_out
+from ..options import MODES, NOISES, PRECISIONS, STOPS, Choice
 from .controls import (
     auto_int,
     bullets,
@@ -230,8 +230,8 @@ class Form:
     def _fuse_enabled(self, *_: Any) -> None:
         """Fusion weighs by SURE (denoising) or by the pixels self-validation holds out
         (inpainting): it needs that stop (and keeps its choice while off)."""
-        stop = self.stop.value
-        self.fuse.enabled = stop == "sure" if self.task == "denoise" else holds_pixels_out(stop)
+        needs = ("sure",) if self.task == "denoise" else ("auto", "validation")
+        self.fuse.enabled = self.stop.value in needs
 
     def _image_changed(self, layer: Any) -> None:
         self.show_stack(layer)
