@@ -92,6 +92,33 @@ def test_minimum_rule_on_a_score_sequence():
     assert feed(ScriptedMinimum(falling, window=10, patience=100), xs[:500]) is None
 
 
+def test_min_gain_ends_a_creeping_minimum_and_keeps_the_lowest_estimate():
+    # a fast fall to step 200, then a creep of 0.01 % a step: every step is a new minimum
+    scores = [2 - t / 200 if t <= 200 else 1 - 1e-4 * (t - 200) for t in range(1, 1001)]
+    xs = torch.arange(1, 1001, dtype=torch.float32)[:, None, None, None] * torch.ones(1, 2, 2)
+    assert feed(ScriptedMinimum(scores, window=10, patience=100), xs) is None
+    # the creep gains 0.5 % every 50 steps and 2 % every 200
+    assert feed(ScriptedMinimum(scores, window=10, patience=100, min_gain=0.005), xs) is None
+    rule = ScriptedMinimum(scores, window=10, patience=100, min_gain=0.02)
+    stopped = feed(rule, xs)
+    assert stopped == 300, stopped  # the first check 100 steps after the last 2 % gain (199)
+    assert rule.best_step == 300 and torch.all(rule.best == 300)  # still the lowest one
+    assert rule.reason.endswith("no 2.0% gain for 101 steps"), rule.reason
+    assert rule.expected_stop == 300
+    with pytest.raises(ValueError, match="min_gain"):
+        WindowedVariance(min_gain=1.0)
+
+
+def test_auto_inpainting_stop_is_smoothed_self_validation_counting_from_gains():
+    rule = make_stop_rule("auto", task="inpaint")
+    assert isinstance(rule, SelfValidation)
+    assert (rule.patience, rule.smoothing, rule.min_gain) == (100, 0.99, 0.02)
+    assert make_stop_rule("auto", task="inpaint", patience=50).patience == 50  # caller's wins
+    plain = make_stop_rule("validation", task="inpaint")
+    assert (plain.patience, plain.smoothing, plain.min_gain) == (300, 0.0, 0.0)
+    assert make_stop_rule("auto", task="super_resolve").min_gain == 0.0
+
+
 def test_windowed_variance_matches_the_definition_and_finds_the_minimum():
     xs = stream()
     rule = WindowedVariance(window=100, patience=200, keep="estimate")

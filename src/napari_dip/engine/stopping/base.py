@@ -188,7 +188,9 @@ class FixedBudget(StopRule):
 
 class _MinimumTracker(StopRule):
     """Shared by the variance rules: track the score's minimum on the device (no sync) and
-    stop when it has not improved for ``patience`` steps."""
+    stop when it has not improved for ``patience`` steps. With ``min_gain`` only a score at
+    least that fraction under the one that last restarted the count restarts it: a minimum
+    that creeps down slower ends the run, and ``best`` is still the lowest-scoring estimate."""
 
     def __init__(
         self,
@@ -198,6 +200,7 @@ class _MinimumTracker(StopRule):
         check_every: int,
         burn_in: int = 0,
         tolerance: float = 0.0,
+        min_gain: float = 0.0,
     ) -> None:
         if int(patience) != patience or patience < 1:
             raise ValueError(f"patience must be a positive integer, got {patience!r}")
@@ -205,6 +208,9 @@ class _MinimumTracker(StopRule):
             raise ValueError(f"burn_in must be an integer >= 0, got {burn_in!r}")
         if not 0 <= tolerance < 1:
             raise ValueError(f"tolerance must be in [0, 1), got {tolerance!r}")
+        if not 0 <= min_gain < 1:
+            raise ValueError(f"min_gain must be in [0, 1), got {min_gain!r}")
+        self.min_gain = float(min_gain)  # see the class docstring
         self.patience = int(patience)
         self.burn_in = int(burn_in)  # no minimum is taken before this step
         self.tolerance = float(tolerance)  # a score this close to the minimum counts as it
@@ -213,6 +219,8 @@ class _MinimumTracker(StopRule):
     def reset(self) -> None:
         super().reset()
         self._min: torch.Tensor | None = None
+        self._anchor: torch.Tensor | None = None  # the score that last restarted the count
+        self._anchor_step: torch.Tensor | None = None
 
     def _track(self, step: int, score: torch.Tensor, keep: torch.Tensor) -> torch.Tensor | None:
         """Take ``score`` in; returns whether this step is now the best (a 0-d device
@@ -223,7 +231,12 @@ class _MinimumTracker(StopRule):
             self._min = score.clone()
             self._best = keep.clone()
             self._best_step = torch.tensor(step, device=score.device)
+            self._anchor, self._anchor_step = score.clone(), self._best_step.clone()
             return torch.ones((), dtype=torch.bool, device=score.device)
+        if self.min_gain:
+            gained = score < self._anchor * (1 - self.min_gain)
+            torch.where(gained, score, self._anchor, out=self._anchor)
+            self._anchor_step = torch.where(gained, step, self._anchor_step)
         better = score < self._min
         torch.minimum(self._min, score, out=self._min)
         if self.tolerance:  # the latest step on the minimum's plateau
@@ -247,18 +260,32 @@ class _MinimumTracker(StopRule):
         """Patience steps after the current minimum: where the run ends unless a new one comes."""
         if self.triggered:
             return self.stop_step
-        best = self.best_step if self._min is not None else None
-        return None if best is None else best + self.patience
+        since = self._counting_from() if self._min is not None else None
+        return None if since is None else since + self.patience
+
+    def _counting_from(self) -> int | None:
+        """The step the patience count runs from: the minimum's, or with ``min_gain`` the
+        last score that gained that much (a host sync)."""
+        if self.min_gain and self._anchor_step is not None:
+            return int(self._anchor_step)
+        return self.best_step
+
+    def _no_gain(self, step: int) -> str:
+        """How long the score has not improved, for a stop reason."""
+        since = self._counting_from() or 0
+        if self.min_gain:
+            return f"no {self.min_gain:.1%} gain for {step - since} steps"
+        return f"no new minimum for {step - since} steps"
 
     def _decide(self, step: int) -> str | None:
         if self._min is None:
             return None
-        best = self.best_step
-        if best is not None and step - best >= self.patience:
+        since = self._counting_from()
+        if since is not None and step - since >= self.patience:
             within = f" (within {self.tolerance:.0%})" if self.tolerance else ""
             return (
-                f"{self.label}: variance minimum{within} at step {best}, "
-                f"no new minimum for {step - best} steps"
+                f"{self.label}: variance minimum{within} at step {self.best_step}, "
+                f"{self._no_gain(step)}"
             )
         return None
 

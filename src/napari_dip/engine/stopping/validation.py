@@ -48,6 +48,7 @@ class SelfValidation(_MinimumTracker):
         check_every: int = 10,
         burn_in: int = 0,
         tolerance: float = 0.0,
+        min_gain: float = 0.0,
     ) -> None:
         if not 0 <= smoothing < 1:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}")
@@ -61,6 +62,7 @@ class SelfValidation(_MinimumTracker):
             check_every=check_every,
             burn_in=burn_in,
             tolerance=tolerance,
+            min_gain=min_gain,
         )
 
     wants_validation = True
@@ -76,7 +78,7 @@ class SelfValidation(_MinimumTracker):
         return (
             f"patience={self.patience}, share={self.share}, smoothing={self.smoothing}, "
             f"burn_in={self.burn_in}, "
-            f"tolerance={self.tolerance}, keep={self.keep!r}"
+            f"tolerance={self.tolerance}, min_gain={self.min_gain}, keep={self.keep!r}"
         )
 
     def prepare(self, problem: object) -> None:
@@ -133,8 +135,6 @@ class SelfValidation(_MinimumTracker):
         reason = super()._decide(step)
         if reason is None:
             return None
-        best = self.best_step
-        return (
-            f"self-validation: held-out error lowest at step {best}, "
-            f"no new minimum for {step - best} steps"
+        return f"self-validation: held-out error lowest at step {self.best_step}, " + self._no_gain(
+            step
         )

@@ -49,6 +49,7 @@ class WindowedVariance(_MinimumTracker):
         check_every: int = 10,
         burn_in: int = 0,
         tolerance: float = 0.0,
+        min_gain: float = 0.0,
     ) -> None:
         if int(window) != window or window < 2:
             raise ValueError(f"window must be an integer >= 2, got {window!r}")
@@ -59,6 +60,7 @@ class WindowedVariance(_MinimumTracker):
             check_every=check_every,
             burn_in=burn_in,
             tolerance=tolerance,
+            min_gain=min_gain,
         )
 
     def reset(self) -> None:
