@@ -29,6 +29,8 @@ from napari_dip.engine import (
     noise_level,
 )
 from napari_dip.engine.stopping import blurriness, expected_half_deviance, sharpness
+from napari_dip.pipeline.plan import make_plan
+from napari_dip.pipeline.request import make_request
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -100,6 +102,9 @@ def test_min_gain_ends_a_creeping_minimum_and_keeps_the_lowest_estimate():
     # the creep gains 0.5 % every 50 steps and 2 % every 200
     assert feed(ScriptedMinimum(scores, window=10, patience=100, min_gain=0.005), xs) is None
     rule = ScriptedMinimum(scores, window=10, patience=100, min_gain=0.02)
+    assert feed(rule, xs[:250]) is None
+    assert rule.expected_stop == 299  # counted from the last 2 % gain (199), not step 250
+    rule.reset()
     stopped = feed(rule, xs)
     assert stopped == 300, stopped  # the first check 100 steps after the last 2 % gain (199)
     assert rule.best_step == 300 and torch.all(rule.best == 300)  # still the lowest one
@@ -117,6 +122,10 @@ def test_auto_inpainting_stop_is_smoothed_self_validation_counting_from_gains():
     plain = make_stop_rule("validation", task="inpaint")
     assert (plain.patience, plain.smoothing, plain.min_gain) == (300, 0.0, 0.0)
     assert make_stop_rule("auto", task="super_resolve").min_gain == 0.0
+    # and it is the rule an inpainting request's pieces get
+    image, mask = np.zeros((32, 32), np.float32), np.zeros((32, 32), bool)
+    plan = make_plan(make_request(image, task="inpaint", mask=mask))
+    assert (plan.rule.patience, plan.rule.smoothing, plan.rule.min_gain) == (100, 0.99, 0.02)
 
 
 def test_windowed_variance_matches_the_definition_and_finds_the_minimum():

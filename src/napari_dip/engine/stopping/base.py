@@ -270,9 +270,9 @@ class _MinimumTracker(StopRule):
             return int(self._anchor_step)
         return self.best_step
 
-    def _no_gain(self, step: int) -> str:
-        """How long the score has not improved, for a stop reason."""
-        since = self._counting_from() or 0
+    def _no_gain(self, step: int, since: int) -> str:
+        """How long (from ``since``, :meth:`_counting_from`) the score has not improved, for a
+        stop reason."""
         if self.min_gain:
             return f"no {self.min_gain:.1%} gain for {step - since} steps"
         return f"no new minimum for {step - since} steps"
@@ -281,12 +281,16 @@ class _MinimumTracker(StopRule):
         if self._min is None:
             return None
         since = self._counting_from()
-        if since is not None and step - since >= self.patience:
-            within = f" (within {self.tolerance:.0%})" if self.tolerance else ""
-            return (
-                f"{self.label}: variance minimum{within} at step {self.best_step}, "
-                f"{self._no_gain(step)}"
-            )
-        return None
+        if since is None or step - since < self.patience:
+            return None
+        return self._reason(step, since)
+
+    def _reason(self, step: int, since: int) -> str:
+        """Why the run stops at ``step`` (the count ran from ``since``); rules reword it."""
+        within = f" (within {self.tolerance:.0%})" if self.tolerance else ""
+        return (
+            f"{self.label}: variance minimum{within} at step {self.best_step}, "
+            f"{self._no_gain(step, since)}"
+        )
 
     label = "ES"

@@ -145,9 +145,5 @@ class Sure(_MinimumTracker):
         1 % of the noise variance; else None."""
         return mse if mse > 0.01 * self._variance else None
 
-    def _decide(self, step: int) -> str | None:
-        reason = super()._decide(step)
-        if reason is None:
-            return None
-        best = self.best_step
-        return f"SURE: lowest at step {best}, no new minimum for {step - best} steps"
+    def _reason(self, step: int, since: int) -> str:
+        return f"SURE: lowest at step {self.best_step}, {self._no_gain(step, since)}"

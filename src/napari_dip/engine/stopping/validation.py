@@ -131,10 +131,8 @@ class SelfValidation(_MinimumTracker):
             return None
         return risk_std(self._floor, self._floor_sq, mse, self._held)
 
-    def _decide(self, step: int) -> str | None:
-        reason = super()._decide(step)
-        if reason is None:
-            return None
-        return f"self-validation: held-out error lowest at step {self.best_step}, " + self._no_gain(
-            step
+    def _reason(self, step: int, since: int) -> str:
+        return (
+            f"self-validation: held-out error lowest at step {self.best_step}, "
+            f"{self._no_gain(step, since)}"
         )
