@@ -36,6 +36,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "whole": {"tile": None},  # no tiles: inpainting as before its light tiles
     "biharmonic": {"fuse": "biharmonic"},  # inpainting blended with the biharmonic fill
     "unfused": {"fuse": "none"},  # inpainting: the network's fill alone (before fuse="auto")
+    # super-resolution as it was before its light tiles: whole, self-validation's plain settings
+    "whole-validation": {"tile": None, "stop": "validation"},
 }
 TASKS = ("denoise", "photon", "inpaint", "super_resolve", "deconvolve")
 

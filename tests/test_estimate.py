@@ -62,9 +62,14 @@ def test_typical_denoising_steps_grow_with_the_side_of_a_fit():
     # 4 × 4 tiles of 144², the default on a CPU, with the lighter tile network: 0.7 × 562
     assert typical((512, 512)) == 16 * 394
     assert typical((256, 256)) == 4 * 394  # 2 × 2 of them
-    assert typical((512, 512), task="inpaint", tile=144) == 16 * 2000  # the whole network
     assert typical((128, 128)) == 500  # whole
-    assert typical((256, 256), task="super_resolve", factor=2) == 2000  # the preset's count
+    # light tiles of inpainting and super-resolution: their measured steps a tile, when the
+    # automatic stop (smoothed self-validation) ends them; the preset's 2000 otherwise
+    assert typical((512, 512), task="inpaint", tile=144) == 16 * 1100
+    assert typical((64, 64), task="super_resolve", factor=4) == 4 * 1000  # 2 × 2 tiles
+    assert typical((256, 256), task="super_resolve", factor=2) == 16 * 1000  # 72-px tiles
+    assert typical((64, 64), task="super_resolve", factor=4, stop="validation") == 4 * 2000
+    assert typical((64, 64), task="super_resolve", factor=4, tile=None) == 2000  # whole
 
 
 def test_estimate_text_reads_well():

@@ -114,14 +114,16 @@ def test_min_gain_ends_a_creeping_minimum_and_keeps_the_lowest_estimate():
         WindowedVariance(min_gain=1.0)
 
 
-def test_auto_inpainting_stop_is_smoothed_self_validation_counting_from_gains():
+def test_auto_inpainting_and_sr_stop_is_smoothed_self_validation_counting_from_gains():
     rule = make_stop_rule("auto", task="inpaint")
     assert isinstance(rule, SelfValidation)
     assert (rule.patience, rule.smoothing, rule.min_gain) == (100, 0.99, 0.02)
     assert make_stop_rule("auto", task="inpaint", patience=50).patience == 50  # caller's wins
     plain = make_stop_rule("validation", task="inpaint")
     assert (plain.patience, plain.smoothing, plain.min_gain) == (300, 0.0, 0.0)
-    assert make_stop_rule("auto", task="super_resolve").min_gain == 0.0
+    sr = make_stop_rule("auto", task="super_resolve")  # its light tiles: the same settings
+    assert (sr.patience, sr.smoothing, sr.min_gain) == (100, 0.99, 0.02)
+    assert make_stop_rule("auto", task="deconvolve").min_gain == 0.0
     # and it is the rule an inpainting request's pieces get
     image, mask = np.zeros((32, 32), np.float32), np.zeros((32, 32), bool)
     plan = make_plan(make_request(image, task="inpaint", mask=mask))

@@ -291,7 +291,12 @@ def test_cli_tile_option(tmp_path, noisy, monkeypatch):
         ((1100, 1000), "fast", 1, False, 512),
         ((600, 600), "fast", 1, False, None),
         ((600, 600), "paper", 1, False, 256),  # a heavy network tiles sooner, in smaller tiles
-        ((300, 300), "fast", 4, False, 128),  # super-resolution: tiles of the low-resolution input
+        # super-resolution: light tiles of 144 output pixels, cut from the low-resolution input
+        ((300, 300), "fast", 4, False, 36),
+        ((64, 64), "fast", 4, False, 36),  # ×4 to 256²: 2 × 2 tiles
+        ((32, 32), "fast", 4, False, None),  # under two tiles' worth: whole
+        ((128, 128), "fast", 2, False, 72),
+        ((300, 300), "paper", 4, False, 64),  # heavy: 256-px tiles of the output
         # denoising with a light preset on a CPU: small tiles above 2 tiles' worth, for speed
         ((200, 200), "fast", 1, True, None),
         ((256, 256), "fast", 1, True, 144),
@@ -524,6 +529,33 @@ def test_inpainting_gets_the_light_tiles_only_while_its_holes_are_small(kind, li
         assert plan.preset.network.scales == 3
     else:  # whole (at most four 512-px tiles' worth), with the preset's full network
         assert plan.tiles is None and plan.preset.network.scales == 5
+
+
+@pytest.mark.parametrize(("factor", "side"), [(2, 72), (4, 36), (5, 28)])
+def test_super_resolution_tiles_get_the_light_network_and_fit(factor, side):
+    """×factor of a small image: tiles of 144 / factor input pixels, the 3-scale zero-padded
+    tile network (a 140-px output tile, not a multiple of its 8, too), and every tile fits
+    the input it saw; the heavy preset keeps its own network."""
+    from skimage import data
+
+    from napari_dip.pipeline.plan import make_plan
+    from napari_dip.pipeline.request import make_request
+    from napari_dip.samples import degrade_resolution
+
+    n = 2 * side - side // 8 - 1  # two tiles' overlap-spaced starts, more than 2 tiles' area
+    low = np.ascontiguousarray(data.camera()[::2, ::2][:n, :n])
+    plan = make_plan(make_request(low, task="super_resolve", factor=factor, device="cpu"))
+    assert plan.tiles is not None and len(plan.tiles) == 4
+    assert (plan.tiles.tile, plan.tiles.factor) == (side, factor)
+    assert (plan.preset.network.scales, plan.preset.network.padding) == (3, "zeros")
+    heavy = make_request(low, task="super_resolve", factor=factor, device="cpu", preset="paper")
+    assert make_plan(heavy).preset.network.scales == 5
+    up = super_resolve(low, factor, steps=60, **RUN)
+    assert up.shape == (factor * low.shape[0], factor * low.shape[1]) and up.dtype == np.uint8
+    back = degrade_resolution(up.astype(np.float32), factor)
+    for rows, cols in plan.tiles.tiles():
+        r = np.corrcoef(back[rows, cols].ravel(), low[rows, cols].ravel())[0, 1]
+        assert r > 0.5, (rows, cols, r)
 
 
 def test_a_512_denoise_estimate_times_the_tiles_network_side_by_side(monkeypatch):

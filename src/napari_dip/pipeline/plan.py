@@ -33,8 +33,8 @@ __all__ = [
 
 # With an automatic stop the step budget is only a ceiling: room for a late peak and patience.
 AUTO_BUDGET_FACTOR = 3
-# Denoising tiles: a light network's coarsest scale keeps at least this side, and its
-# convolutions pad with this (``tile_preset``).
+# Light tiles (denoising, super-resolution, inpainting small holes): a light network's
+# coarsest scale keeps at least this side, and its convolutions pad with this (``tile_preset``).
 COARSEST_SIDE = 16
 TILE_PADDING = "zeros"
 MIN_Z_PER_LEVEL = 4  # a 3D scale halves Z only while at least this many slices remain
@@ -101,10 +101,10 @@ def hole_reach(request: Request) -> float:
 
 def light_tiles(request: Request) -> bool:
     """Whether a light preset on a CPU may fit ``request`` in small tiles with the tile
-    network (:func:`tile_preset`): denoising always; inpainting while no hole reaches
-    further than ``LIGHT_HOLE_REACH`` from the known pixels (a wider one needs the full
-    network's reach and context)."""
-    if request.task == "denoise":
+    network (:func:`tile_preset`): denoising and super-resolution always (their operators
+    reach a few pixels); inpainting while no hole reaches further than ``LIGHT_HOLE_REACH``
+    from the known pixels (a wider one needs the full network's reach and context)."""
+    if request.task in ("denoise", "super_resolve"):
         return True
     return request.task == "inpaint" and hole_reach(request) <= LIGHT_HOLE_REACH
 

@@ -5,8 +5,8 @@ overlapping tiles, one fit each, blended with a separable raised-cosine window w
 quarter of every overlap weighs nothing (there a tile's network saw the least context). All
 tiles of an image share one intensity mapping and one seed, so tiles agree in brightness and a
 tile's result depends on its content only. Denoising (and inpainting small holes) with a
-light network on a CPU tiles sooner, for speed: a fit's steps grow with the side of what it
-fits (benchmarks/, "tiles").
+light network on a CPU tiles sooner, for speed, and so does super-resolution: a fit's steps
+grow with the side of what it fits (benchmarks/, "tiles").
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ __all__ = [
 LIGHT_TILE = 512
 HEAVY_TILE = 256
 # Denoising with a light preset on a CPU: small tiles are faster and no worse. 144 = 18 × 8 is
-# a multiple of the 3-scale tile network's 8; 2 × 2 tiles cover 256², 4 × 4 cover 512².
+# a multiple of the 3-scale tile network's 8; 2 × 2 tiles cover 256², 4 × 4 cover 512². The
+# side is of the output: super-resolution's input tiles are 144 / factor.
 DENOISE_TILE = 144
 # ... tiled once the image holds more than this many such tiles' worth of pixels (about 204²).
 DENOISE_TILE_AREA = 2
@@ -70,11 +71,13 @@ def default_tile(
 
     Light presets get 512-pixel tiles on a CPU, heavy ones (``paper``) 256, a CUDA GPU twice
     that; super-resolution divides the side by the factor (at least 32). The overlap is 1/8 of
-    the side. Denoising (``light``: or inpainting small holes, ``plan.light_tiles``) with a
-    light preset on a CPU uses ``DENOISE_TILE`` instead, for speed.
+    the side. Denoising, super-resolution and inpainting small holes (``light``,
+    ``plan.light_tiles``) with a light preset on a CPU use ``DENOISE_TILE`` output pixels
+    instead (over the factor, at least 16), for speed.
     """
     if light and device_type == "cpu" and full_res_channels < HEAVY_CHANNELS:
-        return DENOISE_TILE, DENOISE_TILE // 8
+        side = max(DENOISE_TILE // factor, 16)
+        return side, side // 8
     side = HEAVY_TILE if full_res_channels >= HEAVY_CHANNELS else LIGHT_TILE
     if device_type == "cuda":
         side *= 2
@@ -87,7 +90,7 @@ def untiled_limit(
 ) -> int:
     """The most input pixels ``tile="auto"`` restores whole: ``AUTO_TILE_AREA`` CPU tiles
     (1024² for light presets, 512² for heavy ones) whatever the device, or
-    ``DENOISE_TILE_AREA`` denoising tiles when a light preset denoises (``light``) on a CPU."""
+    ``DENOISE_TILE_AREA`` light tiles when a light preset fits them (``light``) on a CPU."""
     cpu = device_type == "cpu"
     side, _ = default_tile(full_res_channels, "cpu", factor, light and cpu)
     small = light and cpu and full_res_channels < HEAVY_CHANNELS
