@@ -532,12 +532,13 @@ def test_inpainting_gets_the_light_tiles_only_while_its_holes_are_small(kind, li
 
 
 @pytest.mark.parametrize(("factor", "side"), [(2, 72), (4, 36), (5, 28)])
-def test_super_resolution_tiles_get_the_light_network_and_fit(factor, side):
+def test_super_resolution_tiles_get_the_light_network_and_fit(factor, side, monkeypatch):
     """×factor of a small image: tiles of 144 / factor input pixels, the 3-scale zero-padded
-    tile network (a 140-px output tile, not a multiple of its 8, too), and every tile fits
-    the input it saw; the heavy preset keeps its own network."""
+    tile network (a 140-px output tile, not a multiple of its 8, too), four such fits in the
+    run, and every tile fits the input it saw; the heavy preset keeps its own network."""
     from skimage import data
 
+    from napari_dip import engine
     from napari_dip.pipeline.plan import make_plan
     from napari_dip.pipeline.request import make_request
     from napari_dip.samples import degrade_resolution
@@ -550,7 +551,16 @@ def test_super_resolution_tiles_get_the_light_network_and_fit(factor, side):
     assert (plan.preset.network.scales, plan.preset.network.padding) == (3, "zeros")
     heavy = make_request(low, task="super_resolve", factor=factor, device="cpu", preset="paper")
     assert make_plan(heavy).preset.network.scales == 5
+    built: list[tuple[int, str]] = []  # the scales and padding of every network the run builds
+    build = engine.build_prior
+
+    def spy(preset, *a, **k):
+        built.append((preset.network.scales, preset.network.padding))
+        return build(preset, *a, **k)
+
+    monkeypatch.setattr(engine, "build_prior", spy)
     up = super_resolve(low, factor, steps=60, **RUN)
+    assert built == [(3, "zeros")] * 4
     assert up.shape == (factor * low.shape[0], factor * low.shape[1]) and up.dtype == np.uint8
     back = degrade_resolution(up.astype(np.float32), factor)
     for rows, cols in plan.tiles.tiles():

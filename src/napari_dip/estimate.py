@@ -25,7 +25,7 @@ __all__ = ["TimeEstimate", "describe", "estimate_time"]
 TILE_NETWORK_STEPS = 0.7
 # Inpainting and super-resolution in light tiles, stopped by smoothed self-validation: steps
 # per 144-px tile on the tuning crops (50 % random pixels: 1114 on average, fitted whole at
-# 144², replayed; ×4 to 256²: 930–985), not the preset's 2000.
+# 144², replayed; ×4 to 256²: 925–985), not the preset's 2000.
 LIGHT_TILE_STEPS = {"inpaint": 1100, "super_resolve": 1000}
 
 

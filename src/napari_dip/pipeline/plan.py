@@ -18,7 +18,15 @@ import torch
 
 from .. import engine
 from .request import Request
-from .tiles import HEAVY_CHANNELS, TILE_WORKERS, TilePlan, default_tile, plan_tiles, untiled_limit
+from .tiles import (
+    HEAVY_CHANNELS,
+    MIN_TILE,
+    TILE_WORKERS,
+    TilePlan,
+    default_tile,
+    plan_tiles,
+    untiled_limit,
+)
 
 __all__ = [
     "AUTO_BUDGET_FACTOR",
@@ -145,7 +153,7 @@ def _tiles(
     side, default_overlap = default_tile(_width(preset), kind, request.factor, light)
     if isinstance(tile, str):
         if tile != "auto":
-            raise ValueError(f"tile must be 'auto', None or an integer >= 16, got {tile!r}")
+            raise ValueError(f"tile must be 'auto', None or an integer >= {MIN_TILE}, got {tile!r}")
         if shape[0] * shape[1] <= untiled_limit(_width(preset), request.factor, kind, light):
             return None
     else:

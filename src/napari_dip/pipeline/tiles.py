@@ -23,6 +23,7 @@ from .._arrays import intensity_range
 
 __all__ = [
     "HEAVY_CHANNELS",
+    "MIN_TILE",
     "TILE_WORKERS",
     "TilePlan",
     "check_known",
@@ -50,6 +51,8 @@ AUTO_TILE_AREA = 4
 TILE_WORKERS = 8
 # At most this many values go into percentile estimates over a lazy or huge image.
 SAMPLE = 2**24
+# The smallest tile side (pixels) a plan accepts.
+MIN_TILE = 16
 # Share of an overlap, at each end, where a tile's weight is 0 (see ``_ramp``).
 MARGIN = 0.25
 
@@ -73,10 +76,10 @@ def default_tile(
     that; super-resolution divides the side by the factor (at least 32). The overlap is 1/8 of
     the side. Denoising, super-resolution and inpainting small holes (``light``,
     ``plan.light_tiles``) with a light preset on a CPU use ``DENOISE_TILE`` output pixels
-    instead (over the factor, at least 16), for speed.
+    instead (over the factor, at least ``MIN_TILE``), for speed.
     """
     if light and device_type == "cpu" and full_res_channels < HEAVY_CHANNELS:
-        side = max(DENOISE_TILE // factor, 16)
+        side = max(DENOISE_TILE // factor, MIN_TILE)
         return side, side // 8
     side = HEAVY_TILE if full_res_channels >= HEAVY_CHANNELS else LIGHT_TILE
     if device_type == "cuda":
@@ -162,11 +165,11 @@ class TilePlan:
 def plan_tiles(shape: tuple[int, int], tile: int, overlap: int, factor: int = 1) -> TilePlan:
     """Plan overlapping ``tile``×``tile`` tiles over an image of spatial ``shape``.
 
-    Raises ``ValueError`` for a tile under 16 pixels or an overlap that is negative or not less
-    than half the tile (the blending ramps of both sides must fit in a tile).
+    Raises ``ValueError`` for a tile under ``MIN_TILE`` pixels or an overlap that is negative
+    or not less than half the tile (the blending ramps of both sides must fit in a tile).
     """
-    if isinstance(tile, bool) or not isinstance(tile, int | np.integer) or tile < 16:
-        raise ValueError(f"tile must be an integer >= 16 (pixels), got {tile!r}")
+    if isinstance(tile, bool) or not isinstance(tile, int | np.integer) or tile < MIN_TILE:
+        raise ValueError(f"tile must be an integer >= {MIN_TILE} (pixels), got {tile!r}")
     if isinstance(overlap, bool) or not isinstance(overlap, int | np.integer):
         raise ValueError(f"tile_overlap must be an integer, got {overlap!r}")
     if not 0 <= overlap < tile / 2:
